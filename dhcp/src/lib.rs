@@ -1,0 +1,1 @@
+//! DHCPv4 server for the leaf-facing links of a spine.
