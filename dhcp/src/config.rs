@@ -1,0 +1,209 @@
+//! What the DHCP core needs to know beyond the links: client classes and timers.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// Settings of the DHCP core. The agent builds this from its config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Classes in order; a client is answered by the first class whose prefix its
+    /// option 60 starts with, and ignored when none matches.
+    pub classes: Vec<ClientClass>,
+    /// Lease time (option 51). T1 and T2 are 1/2 and 7/8 of it.
+    pub lease_time: Duration,
+    /// How long an OFFER holds its address for the client.
+    pub offer_hold: Duration,
+    /// How long a DECLINEd address is kept out of use.
+    pub decline_quarantine: Duration,
+    /// On a point-to-point link, how long the holder of the link's address must
+    /// have been silent before another client (a replaced leaf) may take it.
+    pub replace_after: Duration,
+    /// Upper bound on OFFERs waiting for a REQUEST; the oldest goes first.
+    pub max_pending_offers: usize,
+    /// Minimum time between two log events of the same kind for the same link
+    /// (ignored clients, malformed packets, unserved links).
+    pub log_interval: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            classes: vec![ClientClass::arista(None)],
+            lease_time: Duration::from_secs(86_400),
+            offer_hold: Duration::from_secs(30),
+            decline_quarantine: Duration::from_secs(600),
+            replace_after: Duration::from_secs(30),
+            max_pending_offers: 4096,
+            log_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A class of clients, chosen by the start of their vendor class (option 60),
+/// and the options they get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientClass {
+    /// Name used in logs and status.
+    pub name: String,
+    /// Option 60 must start with this (case-sensitive, as EOS sends it).
+    pub vendor_class_prefix: String,
+    /// Option 67: a full URL (EOS turns a bare file name into a TFTP path).
+    pub bootfile_url: Option<String>,
+    /// Option 6.
+    pub dns_servers: Vec<Ipv4Addr>,
+    /// Option 15.
+    pub domain_name: Option<String>,
+    /// Option 42.
+    pub ntp_servers: Vec<Ipv4Addr>,
+    /// Option 12, rendered by [`HostnameTemplate`].
+    pub hostname: Option<HostnameTemplate>,
+}
+
+impl ClientClass {
+    /// The default class: Arista switches in ZTP, with the given bootfile URL.
+    pub fn arista(bootfile_url: Option<String>) -> Self {
+        ClientClass {
+            name: "arista".into(),
+            vendor_class_prefix: "Arista".into(),
+            bootfile_url,
+            dns_servers: vec![],
+            domain_name: None,
+            ntp_servers: vec![],
+            hostname: None,
+        }
+    }
+
+    /// Whether a client with this option 60 payload belongs to the class.
+    pub fn matches(&self, vendor_class: &[u8]) -> bool {
+        vendor_class.starts_with(self.vendor_class_prefix.as_bytes())
+    }
+}
+
+/// A hostname template: `{link}`, `{serial}`, `{model}` and `{mac}` are replaced by
+/// the link name, the leaf's serial and model from option 60, and its MAC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostnameTemplate(String);
+
+/// A template with an unknown `{placeholder}` or an unclosed brace.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("hostname template {template:?}: {why}")]
+pub struct TemplateError {
+    /// The template as given.
+    pub template: String,
+    /// What is wrong.
+    pub why: String,
+}
+
+/// Values a hostname template can use.
+#[derive(Debug, Clone, Copy)]
+pub struct HostnameVars<'a> {
+    /// The link name.
+    pub link: &'a str,
+    /// Serial from option 60.
+    pub serial: Option<&'a str>,
+    /// Model from option 60.
+    pub model: Option<&'a str>,
+    /// The client's MAC, `aa:bb:...`.
+    pub mac: &'a str,
+}
+
+impl HostnameTemplate {
+    const NAMES: [&'static str; 4] = ["link", "serial", "model", "mac"];
+
+    /// Checks the template's placeholders.
+    pub fn new(template: &str) -> Result<Self, TemplateError> {
+        let err = |why: String| TemplateError {
+            template: template.into(),
+            why,
+        };
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            let close = after
+                .find('}')
+                .ok_or_else(|| err("unclosed '{'".into()))?;
+            let name = &after[..close];
+            if !Self::NAMES.contains(&name) {
+                return Err(err(format!(
+                    "unknown placeholder {{{name}}}; use {{link}}, {{serial}}, {{model}} or {{mac}}"
+                )));
+            }
+            rest = &after[close + 1..];
+        }
+        if rest.contains('}') {
+            return Err(err("'}' without '{'".into()));
+        }
+        Ok(HostnameTemplate(template.into()))
+    }
+
+    /// Renders the hostname, or `None` when a value it uses is unknown (a leaf
+    /// that sent no serial gets no option 12 rather than a wrong name). Characters
+    /// that are not letters, digits or '-' become '-'.
+    pub fn render(&self, vars: HostnameVars<'_>) -> Option<String> {
+        let mut out = String::new();
+        let mut rest = self.0.as_str();
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            let close = after.find('}')?;
+            let value = match &after[..close] {
+                "link" => Some(vars.link),
+                "serial" => vars.serial,
+                "model" => vars.model,
+                "mac" => Some(vars.mac),
+                _ => None,
+            }?;
+            out.push_str(value);
+            rest = &after[close + 1..];
+        }
+        out.push_str(rest);
+        let name: String = out
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+            .collect();
+        let name = name.trim_matches('-').to_string();
+        (!name.is_empty()).then_some(name)
+    }
+
+    /// The template text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostname_template_renders_and_sanitizes() {
+        let t = HostnameTemplate::new("leaf-{serial}-{link}").unwrap();
+        let v = HostnameVars {
+            link: "Ethernet49/1",
+            serial: Some("JPE123"),
+            model: None,
+            mac: "00:1c:73:00:00:01",
+        };
+        assert_eq!(t.render(v).as_deref(), Some("leaf-JPE123-Ethernet49-1"));
+        let t = HostnameTemplate::new("{model}").unwrap();
+        assert_eq!(t.render(v), None);
+    }
+
+    #[test]
+    fn hostname_template_rejects_unknown_placeholders() {
+        assert!(HostnameTemplate::new("{serail}")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown placeholder {serail}"));
+        assert!(HostnameTemplate::new("a{link").is_err());
+        assert!(HostnameTemplate::new("a}b").is_err());
+    }
+
+    #[test]
+    fn class_matches_on_prefix() {
+        let c = ClientClass::arista(None);
+        assert!(c.matches(b"Arista;DCS-7050S-64;01.23;JPE12221671"));
+        assert!(!c.matches(b"MSFT 5.0"));
+        assert!(!c.matches(b""));
+    }
+}

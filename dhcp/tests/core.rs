@@ -1,0 +1,580 @@
+//! The sans-IO core, packet in and reply out, for every RFC 2131 path the server
+//! takes, the address plans, leaf replacement and bounded state.
+
+use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
+use dhcproto::{Decodable, Decoder, Encodable, Encoder};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+use ztps_dhcp::config::HostnameTemplate;
+use ztps_dhcp::*;
+
+const ARISTA: &str = "Arista;DCS-7050SX3-48YC8;11.00;JPE20000001";
+const URL: &str = "http://10.10.10.11:8080/bootstrap";
+const T0: u64 = 1_700_000_000;
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+fn p2p(name: &str, ifindex: u32, spine: &str) -> ServedLink {
+    ServedLink {
+        name: name.into(),
+        ifindex,
+        plan: AddressPlan::derive(
+            Some(SpineAddress {
+                address: ip(spine),
+                prefix_len: 31,
+            }),
+            None,
+        )
+        .unwrap(),
+    }
+}
+
+fn pool_link(name: &str, ifindex: u32, first: &str, last: &str) -> ServedLink {
+    ServedLink {
+        name: name.into(),
+        ifindex,
+        plan: AddressPlan::derive(
+            None,
+            Some(&PoolSpec {
+                first: ip(first),
+                last: ip(last),
+                router: ip("10.0.7.1"),
+                prefix_len: 24,
+            }),
+        )
+        .unwrap(),
+    }
+}
+
+fn config() -> ServerConfig {
+    let mut class = ClientClass::arista(Some(URL.into()));
+    class.dns_servers = vec![ip("10.10.10.53")];
+    class.domain_name = Some("fabric.example".into());
+    class.ntp_servers = vec![ip("10.10.10.123")];
+    class.hostname = Some(HostnameTemplate::new("leaf-{serial}").unwrap());
+    ServerConfig {
+        classes: vec![class],
+        lease_time: Duration::from_secs(3600),
+        offer_hold: Duration::from_secs(30),
+        decline_quarantine: Duration::from_secs(600),
+        replace_after: Duration::from_secs(30),
+        max_pending_offers: 64,
+        log_interval: Duration::from_secs(60),
+    }
+}
+
+fn server() -> Server {
+    let mut s = Server::new(config());
+    s.set_links([p2p("Ethernet1", 11, "10.0.0.0"), p2p("Ethernet2", 12, "10.0.0.2")]);
+    s
+}
+
+/// A client packet; `f` adjusts it.
+fn pkt(t: MessageType, mac: u8, vendor: Option<&str>, f: impl FnOnce(&mut Message)) -> Vec<u8> {
+    let mut m = Message::default();
+    m.set_opcode(Opcode::BootRequest)
+        .set_xid(0xabcd_0000 + mac as u32)
+        .set_chaddr(&[0x00, 0x1c, 0x73, 0, 0, mac])
+        .set_flags(Flags::default());
+    m.opts_mut().insert(DhcpOption::MessageType(t));
+    if let Some(v) = vendor {
+        m.opts_mut()
+            .insert(DhcpOption::ClassIdentifier(v.as_bytes().to_vec()));
+    }
+    f(&mut m);
+    let mut buf = Vec::new();
+    m.encode(&mut Encoder::new(&mut buf)).unwrap();
+    buf
+}
+
+fn opt(m: &mut Message, o: DhcpOption) {
+    m.opts_mut().insert(o);
+}
+
+fn decode(r: &Reply) -> Message {
+    assert!(r.payload.len() >= 300, "reply padded to 300 bytes");
+    Message::decode(&mut Decoder::new(&r.payload)).unwrap()
+}
+
+fn kind(r: &Reply) -> MessageType {
+    decode(r).opts().msg_type().unwrap()
+}
+
+/// DISCOVER then REQUEST (SELECTING) for `mac` on ifindex `ifx`: the ACK outcome.
+fn lease(s: &mut Server, now: u64, ifx: u32, mac: u8, vendor: &str) -> Outcome {
+    let o = s.handle(now, ifx, &pkt(MessageType::Discover, mac, Some(vendor), |_| {}));
+    let offer = decode(o.reply.as_ref().expect("an OFFER"));
+    let sid = match offer.opts().get(OptionCode::ServerIdentifier) {
+        Some(DhcpOption::ServerIdentifier(a)) => *a,
+        other => panic!("no server id: {other:?}"),
+    };
+    s.handle(
+        now,
+        ifx,
+        &pkt(MessageType::Request, mac, Some(vendor), |m| {
+            opt(m, DhcpOption::ServerIdentifier(sid));
+            opt(m, DhcpOption::RequestedIpAddress(offer.yiaddr()));
+        }),
+    )
+}
+
+#[test]
+fn discover_on_a_slash31_offers_the_other_address_with_all_options() {
+    let mut s = server();
+    let o = s.handle(
+        T0,
+        11,
+        &pkt(MessageType::Discover, 1, Some(ARISTA), |m| {
+            opt(
+                m,
+                DhcpOption::ParameterRequestList(vec![
+                    OptionCode::SubnetMask,
+                    OptionCode::Router,
+                    OptionCode::DomainNameServer,
+                    OptionCode::DomainName,
+                    OptionCode::NtpServers,
+                    OptionCode::Hostname,
+                    OptionCode::BootfileName,
+                ]),
+            )
+        }),
+    );
+    assert!(o.changes.is_empty(), "an OFFER stores nothing");
+    let r = o.reply.unwrap();
+    assert_eq!(r.ifindex, 11);
+    assert_eq!(r.source, ip("10.0.0.0"));
+    assert_eq!(
+        r.destination,
+        Destination::Hardware {
+            address: ip("10.0.0.1"),
+            chaddr: vec![0, 0x1c, 0x73, 0, 0, 1]
+        }
+    );
+    let m = decode(&r);
+    assert_eq!(m.opts().msg_type(), Some(MessageType::Offer));
+    assert_eq!(m.yiaddr(), ip("10.0.0.1"));
+    let o = m.opts();
+    assert_eq!(
+        o.get(OptionCode::SubnetMask),
+        Some(&DhcpOption::SubnetMask(ip("255.255.255.254")))
+    );
+    assert_eq!(
+        o.get(OptionCode::Router),
+        Some(&DhcpOption::Router(vec![ip("10.0.0.0")]))
+    );
+    assert_eq!(
+        o.get(OptionCode::BootfileName),
+        Some(&DhcpOption::BootfileName(URL.as_bytes().to_vec()))
+    );
+    assert_eq!(
+        o.get(OptionCode::Hostname),
+        Some(&DhcpOption::Hostname("leaf-JPE20000001".into()))
+    );
+    assert_eq!(
+        o.get(OptionCode::DomainNameServer),
+        Some(&DhcpOption::DomainNameServer(vec![ip("10.10.10.53")]))
+    );
+    assert_eq!(
+        o.get(OptionCode::NtpServers),
+        Some(&DhcpOption::NtpServers(vec![ip("10.10.10.123")]))
+    );
+    assert_eq!(
+        o.get(OptionCode::DomainName),
+        Some(&DhcpOption::DomainName("fabric.example".into()))
+    );
+    assert_eq!(
+        o.get(OptionCode::AddressLeaseTime),
+        Some(&DhcpOption::AddressLeaseTime(3600))
+    );
+    assert_eq!(o.get(OptionCode::Renewal), Some(&DhcpOption::Renewal(1800)));
+    assert_eq!(o.get(OptionCode::Rebinding), Some(&DhcpOption::Rebinding(3150)));
+}
+
+#[test]
+fn request_in_selecting_is_acked_and_the_lease_must_be_stored_first() {
+    let mut s = server();
+    let o = lease(&mut s, T0, 11, 1, ARISTA);
+    let r = o.reply.as_ref().unwrap();
+    assert_eq!(kind(r), MessageType::Ack);
+    assert_eq!(decode(r).yiaddr(), ip("10.0.0.1"));
+    match &o.changes[..] {
+        [LeaseChange::Put(l)] => {
+            assert_eq!(l.link, "Ethernet1");
+            assert_eq!(l.address, ip("10.0.0.1"));
+            assert_eq!(l.expires, T0 + 3600);
+            assert_eq!(l.mac, "00:1c:73:00:00:01");
+            let v = l.vendor.as_ref().unwrap();
+            assert_eq!(v.serial.as_deref(), Some("JPE20000001"));
+            assert_eq!(v.model.as_deref(), Some("DCS-7050SX3-48YC8"));
+        }
+        other => panic!("expected one Put, got {other:?}"),
+    }
+    assert!(matches!(o.events[..], [Event::Acked { renewal: false, .. }]));
+    assert_eq!(s.pending_offers(), 0);
+}
+
+#[test]
+fn request_for_another_server_is_silent_and_drops_the_offer() {
+    let mut s = server();
+    s.handle(T0, 11, &pkt(MessageType::Discover, 1, Some(ARISTA), |_| {}));
+    assert_eq!(s.pending_offers(), 1);
+    let o = s.handle(
+        T0,
+        11,
+        &pkt(MessageType::Request, 1, Some(ARISTA), |m| {
+            opt(m, DhcpOption::ServerIdentifier(ip("192.0.2.99")));
+            opt(m, DhcpOption::RequestedIpAddress(ip("10.0.0.1")));
+        }),
+    );
+    assert!(o.reply.is_none() && o.changes.is_empty());
+    assert_eq!(s.pending_offers(), 0);
+}
+
+#[test]
+fn init_reboot_right_address_acked_wrong_address_naked() {
+    let mut s = server();
+    let ok = s.handle(
+        T0,
+        11,
+        &pkt(MessageType::Request, 1, Some(ARISTA), |m| {
+            opt(m, DhcpOption::RequestedIpAddress(ip("10.0.0.1")))
+        }),
+    );
+    assert_eq!(kind(ok.reply.as_ref().unwrap()), MessageType::Ack);
+    assert_eq!(ok.changes.len(), 1);
+    let bad = s.handle(
+        T0,
+        12,
+        &pkt(MessageType::Request, 2, Some(ARISTA), |m| {
+            opt(m, DhcpOption::RequestedIpAddress(ip("10.0.0.1")))
+        }),
+    );
+    let r = bad.reply.unwrap();
+    assert_eq!(kind(&r), MessageType::Nak);
+    assert_eq!(r.destination, Destination::Broadcast, "NAKs are broadcast");
+    assert!(bad.changes.is_empty());
+    let m = decode(&r);
+    assert_eq!(m.yiaddr(), Ipv4Addr::UNSPECIFIED);
+    assert!(matches!(m.opts().get(OptionCode::Message), Some(DhcpOption::Message(t)) if t.contains("not an address of this link")));
+}
+
+#[test]
+fn renewing_and_rebinding_extend_the_lease() {
+    let mut s = server();
+    lease(&mut s, T0, 11, 1, ARISTA);
+    // RENEWING: unicast, ciaddr set, no server id, no option 50.
+    let o = s.handle(
+        T0 + 1800,
+        11,
+        &pkt(MessageType::Request, 1, Some(ARISTA), |m| {
+            m.set_ciaddr(ip("10.0.0.1"));
+        }),
+    );
+    let r = o.reply.as_ref().unwrap();
+    assert_eq!(kind(r), MessageType::Ack);
+    assert_eq!(r.destination, Destination::Unicast(ip("10.0.0.1")));
+    assert_eq!(decode(r).ciaddr(), ip("10.0.0.1"));
+    assert!(matches!(&o.changes[..], [LeaseChange::Put(l)] if l.expires == T0 + 1800 + 3600));
+    assert!(matches!(o.events[..], [Event::Acked { renewal: true, .. }]));
+    // REBINDING: broadcast flag, same shape.
+    let o = s.handle(
+        T0 + 3200,
+        11,
+        &pkt(MessageType::Request, 1, Some(ARISTA), |m| {
+            m.set_ciaddr(ip("10.0.0.1"));
+            m.set_flags(Flags::default().set_broadcast());
+        }),
+    );
+    assert_eq!(kind(o.reply.as_ref().unwrap()), MessageType::Ack);
+    // A renewal of an address that is not the link's: NAK.
+    let o = s.handle(
+        T0 + 3300,
+        11,
+        &pkt(MessageType::Request, 1, Some(ARISTA), |m| {
+            m.set_ciaddr(ip("10.0.0.3"));
+        }),
+    );
+    assert_eq!(kind(o.reply.as_ref().unwrap()), MessageType::Nak);
+}
+
+#[test]
+fn decline_quarantines_the_address() {
+    let mut s = server();
+    lease(&mut s, T0, 11, 1, ARISTA);
+    let o = s.handle(
+        T0 + 1,
+        11,
+        &pkt(MessageType::Decline, 1, Some(ARISTA), |m| {
+            opt(m, DhcpOption::ServerIdentifier(ip("10.0.0.0")));
+            opt(m, DhcpOption::RequestedIpAddress(ip("10.0.0.1")));
+        }),
+    );
+    assert!(o.reply.is_none());
+    assert!(matches!(&o.changes[..], [LeaseChange::Delete(_)]));
+    assert!(matches!(o.events[..], [Event::Declined { quarantine_secs: 600, .. }]));
+    let o = s.handle(T0 + 2, 11, &pkt(MessageType::Discover, 1, Some(ARISTA), |_| {}));
+    assert!(o.reply.is_none(), "no offer while quarantined");
+    assert!(matches!(o.events[..], [Event::NoAddress { .. }]));
+    let o = s.handle(T0 + 601, 11, &pkt(MessageType::Discover, 1, Some(ARISTA), |_| {}));
+    assert_eq!(kind(o.reply.as_ref().unwrap()), MessageType::Offer);
+}
+
+#[test]
+fn release_frees_the_address_but_keeps_the_record() {
+    let mut s = server();
+    lease(&mut s, T0, 11, 1, ARISTA);
+    let o = s.handle(
+        T0 + 5,
+        11,
+        &pkt(MessageType::Release, 1, Some(ARISTA), |m| {
+            m.set_ciaddr(ip("10.0.0.1"));
+            opt(m, DhcpOption::ServerIdentifier(ip("10.0.0.0")));
+        }),
+    );
+    assert!(o.reply.is_none());
+    assert!(matches!(&o.changes[..], [LeaseChange::Put(l)] if l.state == LeaseState::Released));
+    // A new leaf may now have it at once: the old one said goodbye.
+    let o = lease(&mut s, T0 + 6, 11, 2, "Arista;DCS-7050SX3-48YC8;11.00;JPE20000002");
+    assert_eq!(kind(o.reply.as_ref().unwrap()), MessageType::Ack);
+    assert!(o.events.iter().any(|e| matches!(e, Event::Replaced { .. })));
+}
+
+#[test]
+fn inform_gets_options_but_no_lease() {
+    let mut s = server();
+    let o = s.handle(
+        T0,
+        11,
+        &pkt(MessageType::Inform, 1, Some(ARISTA), |m| {
+            m.set_ciaddr(ip("10.0.0.1"));
+        }),
+    );
+    let r = o.reply.unwrap();
+    assert_eq!(r.destination, Destination::Unicast(ip("10.0.0.1")));
+    let m = decode(&r);
+    assert_eq!(m.opts().msg_type(), Some(MessageType::Ack));
+    assert_eq!(m.yiaddr(), Ipv4Addr::UNSPECIFIED);
+    assert!(m.opts().get(OptionCode::AddressLeaseTime).is_none());
+    assert!(m.opts().get(OptionCode::BootfileName).is_some());
+    assert!(o.changes.is_empty());
+}
+
+#[test]
+fn non_arista_clients_get_nothing_and_one_rate_limited_event() {
+    let mut s = server();
+    let a = s.handle(T0, 11, &pkt(MessageType::Discover, 1, Some("MSFT 5.0"), |_| {}));
+    assert!(a.reply.is_none());
+    assert!(matches!(&a.events[..], [Event::IgnoredClass { suppressed: 0, .. }]));
+    let b = s.handle(T0 + 1, 11, &pkt(MessageType::Discover, 1, None, |_| {}));
+    assert!(b.reply.is_none() && b.events.is_empty(), "rate-limited");
+    let c = s.handle(T0 + 61, 11, &pkt(MessageType::Discover, 1, None, |_| {}));
+    assert!(matches!(&c.events[..], [Event::IgnoredClass { suppressed: 1, vendor_class: None, .. }]));
+}
+
+#[test]
+fn unserved_links_and_garbage_get_no_reply() {
+    let mut s = server();
+    let o = s.handle(T0, 99, &pkt(MessageType::Discover, 1, Some(ARISTA), |_| {}));
+    assert!(o.reply.is_none());
+    assert!(matches!(o.events[..], [Event::UnservedLink { ifindex: 99, .. }]));
+    for junk in [&b""[..], b"\x01", &[0u8; 300], &[0xff; 600]] {
+        let o = s.handle(T0, 11, junk);
+        assert!(o.reply.is_none() && o.changes.is_empty());
+    }
+    // A BOOTREPLY sent to the server is not a request.
+    let mut reply = pkt(MessageType::Offer, 1, Some(ARISTA), |_| {});
+    reply[0] = 2;
+    assert!(s.handle(T0 + 100, 11, &reply).reply.is_none());
+}
+
+#[test]
+fn replaced_leaf_gets_the_links_address_once_the_old_one_is_silent() {
+    let mut s = server();
+    lease(&mut s, T0, 11, 1, ARISTA);
+    let new = "Arista;DCS-7050SX3-48YC8;11.00;JPE29999999";
+    // Within replace_after of the old holder's last word: not yet.
+    let o = s.handle(T0 + 10, 11, &pkt(MessageType::Discover, 2, Some(new), |_| {}));
+    assert!(o.reply.is_none());
+    assert!(matches!(&o.events[..], [Event::HeldByOther { holder_mac, .. }] if holder_mac == "00:1c:73:00:00:01"));
+    // After it: same address, old lease deleted, event names both serials.
+    let o = lease(&mut s, T0 + 31, 11, 2, new);
+    let r = o.reply.as_ref().unwrap();
+    assert_eq!(kind(r), MessageType::Ack);
+    assert_eq!(decode(r).yiaddr(), ip("10.0.0.1"));
+    assert!(o.changes.iter().any(|c| matches!(c, LeaseChange::Delete(_))));
+    let replaced = o
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Replaced { old_serial, new_serial, .. } => Some((old_serial.clone(), new_serial.clone())),
+            _ => None,
+        })
+        .expect("a Replaced event");
+    assert_eq!(replaced, (Some("JPE20000001".into()), Some("JPE29999999".into())));
+    assert_eq!(s.leases().filter(|l| l.link == "Ethernet1").count(), 1);
+}
+
+#[test]
+fn the_same_leaf_on_two_uplinks_gets_two_leases() {
+    let mut s = server();
+    // Same identity (option 61) on both links.
+    let id = |m: &mut Message| opt(m, DhcpOption::ClientIdentifier(vec![0, 0x1c, 0x73, 9, 9, 9]));
+    for (ifx, sid, addr) in [(11, "10.0.0.0", "10.0.0.1"), (12, "10.0.0.2", "10.0.0.3")] {
+        let o = s.handle(T0, ifx, &pkt(MessageType::Discover, 7, Some(ARISTA), id));
+        assert_eq!(decode(o.reply.as_ref().unwrap()).yiaddr(), ip(addr));
+        let o = s.handle(
+            T0,
+            ifx,
+            &pkt(MessageType::Request, 7, Some(ARISTA), |m| {
+                id(m);
+                opt(m, DhcpOption::ServerIdentifier(ip(sid)));
+                opt(m, DhcpOption::RequestedIpAddress(ip(addr)));
+            }),
+        );
+        assert_eq!(kind(o.reply.as_ref().unwrap()), MessageType::Ack);
+    }
+    let mut links: Vec<_> = s.leases().map(|l| (l.link.clone(), l.client.to_string())).collect();
+    links.sort();
+    assert_eq!(
+        links,
+        vec![
+            ("Ethernet1".into(), "01:00:1c:73:09:09:09".into()),
+            ("Ethernet2".into(), "01:00:1c:73:09:09:09".into())
+        ]
+    );
+}
+
+#[test]
+fn reply_destinations_follow_rfc2131_section_4_1() {
+    let mut s = server();
+    let relayed = s.handle(
+        T0,
+        11,
+        &pkt(MessageType::Discover, 1, Some(ARISTA), |m| {
+            m.set_giaddr(ip("10.0.0.1"));
+        }),
+    );
+    assert_eq!(relayed.reply.unwrap().destination, Destination::Relay(ip("10.0.0.1")));
+    let bcast = s.handle(
+        T0,
+        11,
+        &pkt(MessageType::Discover, 1, Some(ARISTA), |m| {
+            m.set_flags(Flags::default().set_broadcast());
+        }),
+    );
+    assert_eq!(bcast.reply.unwrap().destination, Destination::Broadcast);
+}
+
+#[test]
+fn pool_links_give_distinct_addresses_and_reuse_them_per_client() {
+    let mut s = Server::new(config());
+    s.set_links([pool_link("Ethernet7", 17, "10.0.7.2", "10.0.7.4")]);
+    let mut got = Vec::new();
+    for mac in 1..=3 {
+        let o = lease(&mut s, T0, 17, mac, ARISTA);
+        got.push(decode(o.reply.as_ref().unwrap()).yiaddr());
+    }
+    got.sort();
+    assert_eq!(got, vec![ip("10.0.7.2"), ip("10.0.7.3"), ip("10.0.7.4")]);
+    // Exhausted: a fourth client gets nothing.
+    let o = s.handle(T0, 17, &pkt(MessageType::Discover, 4, Some(ARISTA), |_| {}));
+    assert!(o.reply.is_none());
+    // The second client comes back: same address.
+    let o = s.handle(T0 + 5, 17, &pkt(MessageType::Discover, 2, Some(ARISTA), |_| {}));
+    let again = decode(o.reply.as_ref().unwrap()).yiaddr();
+    assert!(got.contains(&again));
+    // After every lease expired, a new client reclaims one.
+    let o = s.handle(T0 + 4000, 17, &pkt(MessageType::Discover, 9, Some(ARISTA), |_| {}));
+    assert_eq!(kind(o.reply.as_ref().unwrap()), MessageType::Offer);
+}
+
+#[test]
+fn pool_selecting_a_different_address_than_offered_is_naked() {
+    let mut s = Server::new(config());
+    s.set_links([pool_link("Ethernet7", 17, "10.0.7.2", "10.0.7.9")]);
+    s.handle(T0, 17, &pkt(MessageType::Discover, 1, Some(ARISTA), |_| {}));
+    let o = s.handle(
+        T0,
+        17,
+        &pkt(MessageType::Request, 1, Some(ARISTA), |m| {
+            opt(m, DhcpOption::ServerIdentifier(ip("10.0.7.1")));
+            opt(m, DhcpOption::RequestedIpAddress(ip("10.0.7.9")));
+        }),
+    );
+    assert_eq!(kind(o.reply.as_ref().unwrap()), MessageType::Nak);
+}
+
+#[test]
+fn offers_expire_and_a_flood_of_random_macs_stays_bounded() {
+    let mut s = Server::new(config());
+    s.set_links([
+        pool_link("Ethernet7", 17, "10.0.7.2", "10.0.7.250"),
+        p2p("Ethernet1", 11, "10.0.0.0"),
+    ]);
+    for i in 0..10_000u32 {
+        let mut m = Message::default();
+        m.set_opcode(Opcode::BootRequest)
+            .set_xid(i)
+            .set_chaddr(&[2, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8, 1]);
+        m.opts_mut().insert(DhcpOption::MessageType(MessageType::Discover));
+        m.opts_mut()
+            .insert(DhcpOption::ClassIdentifier(ARISTA.as_bytes().to_vec()));
+        let mut buf = Vec::new();
+        m.encode(&mut Encoder::new(&mut buf)).unwrap();
+        s.handle(T0, 17, &buf);
+        assert!(s.pending_offers() <= 64, "offers capped");
+    }
+    // A real leaf on the pool link is still offered an address (oldest offer evicted).
+    let o = lease(&mut s, T0, 17, 200, ARISTA);
+    assert_eq!(kind(o.reply.as_ref().unwrap()), MessageType::Ack);
+    // And on the point-to-point link, untouched by the flood.
+    let o = lease(&mut s, T0, 11, 201, ARISTA);
+    assert_eq!(kind(o.reply.as_ref().unwrap()), MessageType::Ack);
+    // Offers go away after the hold time.
+    s.handle(T0 + 31, 11, &pkt(MessageType::Discover, 0, Some("nope"), |_| {}));
+    assert_eq!(s.pending_offers(), 0);
+}
+
+#[test]
+fn changing_the_served_links_keeps_leases() {
+    let mut s = server();
+    lease(&mut s, T0, 11, 1, ARISTA);
+    s.set_links([p2p("Ethernet2", 12, "10.0.0.2")]);
+    let o = s.handle(T0, 11, &pkt(MessageType::Discover, 1, Some(ARISTA), |_| {}));
+    assert!(o.reply.is_none(), "Ethernet1 no longer served");
+    assert_eq!(s.leases().count(), 1, "its lease is kept");
+    // Back, with a new ifindex (the kernel renumbered it): same address, renewal.
+    s.add_link(p2p("Ethernet1", 21, "10.0.0.0"));
+    let o = s.handle(
+        T0 + 10,
+        21,
+        &pkt(MessageType::Request, 1, Some(ARISTA), |m| {
+            m.set_ciaddr(ip("10.0.0.1"));
+        }),
+    );
+    assert_eq!(kind(o.reply.as_ref().unwrap()), MessageType::Ack);
+    assert!(matches!(o.events[..], [Event::Acked { renewal: true, .. }]));
+    s.remove_link("Ethernet1");
+    assert_eq!(s.links().count(), 1);
+}
+
+#[test]
+fn leases_loaded_at_start_are_honoured() {
+    let mut a = server();
+    let o = lease(&mut a, T0, 11, 1, ARISTA);
+    let stored: Vec<Lease> = o
+        .changes
+        .into_iter()
+        .filter_map(|c| match c {
+            LeaseChange::Put(l) => Some(l),
+            _ => None,
+        })
+        .collect();
+    let mut b = server();
+    b.load_leases(stored);
+    // Another leaf asks at once: the loaded holder counts as recently heard.
+    let o = b.handle(T0 + 5, 11, &pkt(MessageType::Discover, 2, Some(ARISTA), |_| {}));
+    assert!(o.reply.is_none());
+}
