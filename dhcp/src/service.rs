@@ -34,7 +34,9 @@ pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
 /// An event sink that logs each event with `tracing`.
 pub fn log_events() -> EventSink {
     Arc::new(|e: &Event| match e {
-        Event::Malformed { .. } | Event::UnservedLink { .. } => tracing::debug!("{e}"),
+        // Rate-limited in the core, and what an operator needs to see when a
+        // leaf is not answered.
+        Event::Malformed { .. } | Event::UnservedLink { .. } => tracing::info!("{e}"),
         Event::Naked { .. } | Event::Declined { .. } | Event::HeldByOther { .. } => {
             tracing::warn!("{e}")
         }

@@ -1,2 +1,99 @@
-//! Test support for end-to-end tests in network namespaces: will own the namespace
-//! harness, `eos-sim` and the fake `FastCli`.
+//! Test support for the end-to-end tests of ztps-agent.
+//!
+//! Owns the network-namespace harness ([`netns`]), bounded waiting ([`wait_until`])
+//! and child-process guards ([`ChildGuard`]). The binaries `eos-sim` and
+//! `fake-fastcli` in `src/bin/` stand in for the parts of EOS that cannot run here.
+//!
+//! Every test that uses this harness creates its own namespaces, with names unique
+//! to the process and the test, and all its traffic stays inside them.
+
+pub mod netns;
+
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+/// Polls `check` every 20 ms until it returns true or `timeout` passes.
+///
+/// Returns whether the condition became true; tests assert on it so a broken
+/// condition fails instead of hanging.
+pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Kills (SIGKILL) and reaps a child process when dropped, so a failing test
+/// leaves no server or client running behind it.
+pub struct ChildGuard {
+    child: Option<Child>,
+    label: String,
+}
+
+impl ChildGuard {
+    /// Takes ownership of `child`; `label` names it in diagnostics.
+    pub fn new(label: impl Into<String>, child: Child) -> Self {
+        ChildGuard {
+            child: Some(child),
+            label: label.into(),
+        }
+    }
+
+    /// The process id of the guarded child.
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Whether the child is still running.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Sends `signal` to the child (e.g. SIGHUP, SIGTERM).
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.id() as i32);
+        nix::sys::signal::kill(pid, signal)
+            .unwrap_or_else(|e| panic!("sending {signal} to {}: {e}", self.label));
+    }
+
+    /// Kills the child with SIGKILL and waits for it: a crash, not a clean stop.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Waits up to `timeout` for the child to exit on its own; returns its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let child = self.child.as_mut()?;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub mod clients;

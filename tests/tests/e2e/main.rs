@@ -1,0 +1,3 @@
+//! The one end-to-end test binary (built and linked once), one module per area.
+
+mod dhcp_server;
