@@ -1,3 +1,4 @@
 //! The one end-to-end test binary (built and linked once), one module per area.
 
 mod dhcp_server;
+mod eapi_client;
