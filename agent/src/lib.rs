@@ -1,2 +1,9 @@
-//! ztps-agent: will own the CLI, the config schema, `boot`, `daemon`, `status`,
-//! logging, signals and the reconcile loop.
+//! ztps-agent: the program the operator runs on an Arista EOS spine.
+//!
+//! It answers DHCP from factory-fresh leaves in Zero Touch Provisioning on the
+//! spine's leaf links, keeps the ZTPServer VM's bridge and forwarding in place at
+//! boot, and reports what it sees. This crate is the only one that knows about
+//! the config file, the CLI, signals and syslog; `ztps-dhcp`, `ztps-bridge` and
+//! `ztps-eapi` do the protocol and system work and know nothing of each other.
+
+pub mod config;
