@@ -33,15 +33,21 @@ impl Dur {
         let mut total = Duration::ZERO;
         let mut rest = t;
         while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             if digits == 0 {
-                return Err(format!("{s:?} is not a duration; write e.g. \"2s\", \"10m\", \"1d\""));
+                return Err(format!(
+                    "{s:?} is not a duration; write e.g. \"2s\", \"10m\", \"1d\""
+                ));
             }
             let n: u64 = rest[..digits]
                 .parse()
                 .map_err(|_| format!("{s:?}: number too large"))?;
             rest = &rest[digits..];
-            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
             let unit = &rest[..unit_len];
             rest = &rest[unit_len..];
             let d = match unit {
@@ -503,7 +509,10 @@ impl Config {
         if self.bridge.name.is_empty() || self.bridge.name.len() > 15 {
             report(
                 "bridge.name",
-                format!("{:?}: a Linux interface name has 1 to 15 characters", self.bridge.name),
+                format!(
+                    "{:?}: a Linux interface name has 1 to 15 characters",
+                    self.bridge.name
+                ),
             );
         }
         if let Err(m) = parse_cidr(&self.bridge.address) {
@@ -536,7 +545,10 @@ impl Config {
             report("dhcp.lease_time", "must be at least 1m".into());
         }
         if d.lease_time.0 > Duration::from_secs(u32::MAX as u64) {
-            report("dhcp.lease_time", "must fit in 32 bits of seconds (about 136 years)".into());
+            report(
+                "dhcp.lease_time",
+                "must fit in 32 bits of seconds (about 136 years)".into(),
+            );
         }
         if d.offer_hold.0 < Duration::from_secs(1) {
             report("dhcp.offer_hold", "must be at least 1s".into());
@@ -613,7 +625,8 @@ impl Config {
     /// The DHCP core settings this config asks for.
     pub fn server_config(&self) -> ServerConfig {
         let d = &self.dhcp;
-        let template = |h: &Option<String>| h.as_deref().and_then(|t| HostnameTemplate::new(t).ok());
+        let template =
+            |h: &Option<String>| h.as_deref().and_then(|t| HostnameTemplate::new(t).ok());
         let mut classes: Vec<ClientClass> = d
             .classes
             .iter()
@@ -651,7 +664,10 @@ impl LinkPool {
     /// The pool as the DHCP crate takes it.
     pub fn pool_spec(&self) -> Result<PoolSpec, String> {
         let (a, b) = self.range.split_once('-').ok_or_else(|| {
-            format!("{:?}: write the range as \"first-last\", e.g. \"10.0.7.2-10.0.7.6\"", self.range)
+            format!(
+                "{:?}: write the range as \"first-last\", e.g. \"10.0.7.2-10.0.7.6\"",
+                self.range
+            )
         })?;
         let first: Ipv4Addr = a
             .trim()
@@ -710,7 +726,10 @@ fn check_url(u: &str) -> Result<(), String> {
     match rest {
         Some(r) if !r.is_empty() && !r.starts_with('/') => {
             if u.len() > 255 {
-                Err(format!("{} characters: option 67 holds at most 255", u.len()))
+                Err(format!(
+                    "{} characters: option 67 holds at most 255",
+                    u.len()
+                ))
             } else if u.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 Err(format!("{u:?} contains white space"))
             } else {
@@ -768,7 +787,12 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
 }
 
@@ -930,7 +954,12 @@ dir = "/var/run/ztps"
         let text = format!("{MINIMAL}lease_tme = \"1d\"\n");
         let e = Config::parse(&text, "/mnt/flash/ztps/ztps.toml").unwrap_err();
         let s = e.to_string();
-        assert!(s.starts_with("/mnt/flash/ztps/ztps.toml:3:1: dhcp.lease_tme: unknown field `lease_tme`"), "{s}");
+        assert!(
+            s.starts_with(
+                "/mnt/flash/ztps/ztps.toml:3:1: dhcp.lease_tme: unknown field `lease_tme`"
+            ),
+            "{s}"
+        );
     }
 
     #[test]
@@ -938,7 +967,10 @@ dir = "/var/run/ztps"
         let text = "[eapi]\npoll_interval = \"2 parsecs\"\n[dhcp]\nbootfile_url = \"http://x/\"\n";
         let s = Config::parse(text, "f").unwrap_err().to_string();
         assert!(s.starts_with("f:2:"), "{s}");
-        assert!(s.contains("eapi.poll_interval") && s.contains("unknown unit"), "{s}");
+        assert!(
+            s.contains("eapi.poll_interval") && s.contains("unknown unit"),
+            "{s}"
+        );
     }
 
     #[test]
@@ -975,7 +1007,10 @@ facility = "local9"
             ]
         );
         let s = e.to_string();
-        assert!(s.contains("not a full URL") && s.contains("tftp://<dhcp-server>"), "{s}");
+        assert!(
+            s.contains("not a full URL") && s.contains("tftp://<dhcp-server>"),
+            "{s}"
+        );
         assert!(s.contains("first address is after the last"), "{s}");
     }
 

@@ -6,4 +6,9 @@
 //! the config file, the CLI, signals and syslog; `ztps-dhcp`, `ztps-bridge` and
 //! `ztps-eapi` do the protocol and system work and know nothing of each other.
 
+pub mod boot;
 pub mod config;
+pub mod daemon;
+pub mod links;
+pub mod logging;
+pub mod status;

@@ -119,9 +119,7 @@ impl HostnameTemplate {
         let mut rest = template;
         while let Some(open) = rest.find('{') {
             let after = &rest[open + 1..];
-            let close = after
-                .find('}')
-                .ok_or_else(|| err("unclosed '{'".into()))?;
+            let close = after.find('}').ok_or_else(|| err("unclosed '{'".into()))?;
             let name = &after[..close];
             if !Self::NAMES.contains(&name) {
                 return Err(err(format!(
@@ -159,7 +157,13 @@ impl HostnameTemplate {
         out.push_str(rest);
         let name: String = out
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .collect();
         let name = name.trim_matches('-').to_string();
         (!name.is_empty()).then_some(name)

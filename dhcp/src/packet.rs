@@ -153,7 +153,10 @@ pub fn encode_reply(
     ordered.push(DhcpOption::ServerIdentifier(server_id));
     let mut rest = options;
     for code in &req.param_list {
-        if let Some(i) = rest.iter().position(|o| u8::from(OptionCode::from(o)) == *code) {
+        if let Some(i) = rest
+            .iter()
+            .position(|o| u8::from(OptionCode::from(o)) == *code)
+        {
             ordered.push(rest.remove(i));
         }
     }

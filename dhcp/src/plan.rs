@@ -57,7 +57,9 @@ pub enum NoPlan {
         address: Ipv4Addr,
     },
     /// A prefix wider than /30: too many possible neighbours to pick one.
-    #[error("/{prefix_len} is wider than a point-to-point /30 or /31; configure a pool ([[dhcp.link]])")]
+    #[error(
+        "/{prefix_len} is wider than a point-to-point /30 or /31; configure a pool ([[dhcp.link]])"
+    )]
     NeedsPool {
         /// The prefix length found.
         prefix_len: u8,
@@ -360,7 +362,10 @@ mod tests {
             (pool("10.0.7.6", "10.0.7.2", "10.0.7.1", 29), "after"),
             (pool("10.0.7.2", "10.0.8.6", "10.0.7.1", 29), "inside one"),
             (pool("10.0.7.0", "10.0.7.6", "10.0.7.1", 29), "network"),
-            (pool("10.0.7.1", "10.0.7.6", "10.0.7.3", 29), "inside the range"),
+            (
+                pool("10.0.7.1", "10.0.7.6", "10.0.7.3", 29),
+                "inside the range",
+            ),
             (pool("10.0.7.1", "10.0.7.1", "10.0.7.2", 31), "no room"),
         ] {
             let err = AddressPlan::derive(None, Some(&spec)).unwrap_err();

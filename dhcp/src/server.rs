@@ -246,23 +246,44 @@ fn suppressed(n: u32) -> String {
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Event::Offered { link, mac, address, vendor } => {
+            Event::Offered {
+                link,
+                mac,
+                address,
+                vendor,
+            } => {
                 write!(f, "{link}: OFFER {address} to {mac} ({})", leaf(vendor))
             }
-            Event::Acked { link, mac, address, vendor, renewal } => write!(
+            Event::Acked {
+                link,
+                mac,
+                address,
+                vendor,
+                renewal,
+            } => write!(
                 f,
                 "{link}: ACK {address} to {mac} ({}){}",
                 leaf(vendor),
                 if *renewal { " renewal" } else { "" }
             ),
-            Event::Naked { link, mac, requested, reason } => match requested {
+            Event::Naked {
+                link,
+                mac,
+                requested,
+                reason,
+            } => match requested {
                 Some(r) => write!(f, "{link}: NAK {mac} asking for {r}: {reason}"),
                 None => write!(f, "{link}: NAK {mac}: {reason}"),
             },
             Event::Released { link, mac, address } => {
                 write!(f, "{link}: RELEASE of {address} by {mac}")
             }
-            Event::Declined { link, mac, address, quarantine_secs } => write!(
+            Event::Declined {
+                link,
+                mac,
+                address,
+                quarantine_secs,
+            } => write!(
                 f,
                 "{link}: DECLINE of {address} by {mac}: address in use elsewhere, \
                  quarantined for {quarantine_secs}s"
@@ -270,7 +291,14 @@ impl fmt::Display for Event {
             Event::Informed { link, mac, address } => {
                 write!(f, "{link}: INFORM from {mac} at {address} answered")
             }
-            Event::Replaced { link, address, old_mac, old_serial, new_mac, new_serial } => {
+            Event::Replaced {
+                link,
+                address,
+                old_mac,
+                old_serial,
+                new_mac,
+                new_serial,
+            } => {
                 write!(
                     f,
                     "{link}: replaced leaf: {address} passes from {old_mac} (serial {}) \
@@ -279,7 +307,12 @@ impl fmt::Display for Event {
                     new_serial.as_deref().unwrap_or("unknown")
                 )
             }
-            Event::IgnoredClass { link, mac, vendor_class, suppressed: n } => write!(
+            Event::IgnoredClass {
+                link,
+                mac,
+                vendor_class,
+                suppressed: n,
+            } => write!(
                 f,
                 "{link}: ignoring {mac}: vendor class {} matches no configured class{}",
                 vendor_class
@@ -288,7 +321,12 @@ impl fmt::Display for Event {
                     .unwrap_or_else(|| "(none)".into()),
                 suppressed(*n)
             ),
-            Event::HeldByOther { link, address, holder_mac, asking_mac } => write!(
+            Event::HeldByOther {
+                link,
+                address,
+                holder_mac,
+                asking_mac,
+            } => write!(
                 f,
                 "{link}: not offering {address} to {asking_mac}: held by {holder_mac}, \
                  which is still active on the link"
@@ -296,12 +334,19 @@ impl fmt::Display for Event {
             Event::NoAddress { link, mac } => {
                 write!(f, "{link}: no free address for {mac}")
             }
-            Event::UnservedLink { ifindex, suppressed: n } => write!(
+            Event::UnservedLink {
+                ifindex,
+                suppressed: n,
+            } => write!(
                 f,
                 "dropping DHCP from interface index {ifindex}: not a served link{}",
                 suppressed(*n)
             ),
-            Event::Malformed { ifindex, error, suppressed: n } => write!(
+            Event::Malformed {
+                ifindex,
+                error,
+                suppressed: n,
+            } => write!(
                 f,
                 "dropping malformed DHCP packet on interface index {ifindex}: {error}{}",
                 suppressed(*n)
@@ -328,7 +373,8 @@ impl RateLimit {
     /// Returns `Some(suppressed)` when the event may be reported now.
     fn allow(&mut self, kind: u8, key: String, now: UnixTime, interval: u64) -> Option<u32> {
         if self.last.len() >= Self::MAX_KEYS && !self.last.contains_key(&(kind, key.clone())) {
-            self.last.retain(|_, (t, _)| now < t.saturating_add(interval));
+            self.last
+                .retain(|_, (t, _)| now < t.saturating_add(interval));
             if self.last.len() >= Self::MAX_KEYS {
                 return None;
             }
@@ -973,7 +1019,9 @@ impl Server {
                 {
                     let address = match &ctx.link.plan {
                         AddressPlan::PointToPoint { leaf, .. } => *leaf,
-                        AddressPlan::Pool(_) => ctx.req.requested_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                        AddressPlan::Pool(_) => {
+                            ctx.req.requested_ip.unwrap_or(Ipv4Addr::UNSPECIFIED)
+                        }
                     };
                     out.events.push(Event::HeldByOther {
                         link,

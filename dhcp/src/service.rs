@@ -69,7 +69,7 @@ pub struct Committer {
 }
 
 /// Counters of the committer, for status and benchmarks.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CommitStats {
     /// Batches written (one fsync each).
     pub batches: u64,
@@ -77,6 +77,8 @@ pub struct CommitStats {
     pub changes: u64,
     /// Batches that failed to write.
     pub failures: u64,
+    /// The error of the last batch, while writes are failing.
+    pub failing: Option<String>,
 }
 
 impl Committer {
@@ -196,8 +198,12 @@ fn commit_loop(
                 Ok(()) => {
                     s.batches += 1;
                     s.changes += changes.len() as u64;
+                    s.failing = None;
                 }
-                Err(_) => s.failures += 1,
+                Err(e) => {
+                    s.failures += 1;
+                    s.failing = Some(e.to_string());
+                }
             }
         }
         match result {
@@ -249,7 +255,10 @@ fn commit_loop(
                         }
                     } else {
                         for ev in &events {
-                            if let Event::Acked { link, mac, address, .. } = ev {
+                            if let Event::Acked {
+                                link, mac, address, ..
+                            } = ev
+                            {
                                 tracing::debug!(
                                     "{link}: ACK of {address} to {mac} withheld: lease not stored"
                                 );
@@ -301,9 +310,9 @@ impl Service {
         self.server.clone()
     }
 
-    /// Committer counters.
-    pub fn commit_stats(&self) -> CommitStats {
-        *self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    /// Committer counters, shared: they stay readable after [`Service::run`] takes the service.
+    pub fn commit_stats(&self) -> Arc<Mutex<CommitStats>> {
+        self.stats.clone()
     }
 
     /// Serves until `shutdown` completes, then writes every pending lease change

@@ -347,7 +347,8 @@ fn write_snapshot<'a>(
         let mut f = File::create(&tmp).map_err(|e| StoreError::new(&tmp, "create", e))?;
         f.write_all(&buf)
             .map_err(|e| StoreError::new(&tmp, "write", e))?;
-        f.sync_all().map_err(|e| StoreError::new(&tmp, "fsync", e))?;
+        f.sync_all()
+            .map_err(|e| StoreError::new(&tmp, "fsync", e))?;
         fs::rename(&tmp, path).map_err(|e| StoreError::new(path, "rename into place", e))?;
         sync_dir(path)
     })();
@@ -392,9 +393,13 @@ mod tests {
         let path = dir.path().join("sub/leases.json");
         let (mut s, leases, rep) = LeaseStore::open(&path).unwrap();
         assert!(leases.is_empty() && !rep.existed);
-        s.commit(&[LeaseChange::Put(lease("et1", 1)), LeaseChange::Put(lease("et2", 2))])
+        s.commit(&[
+            LeaseChange::Put(lease("et1", 1)),
+            LeaseChange::Put(lease("et2", 2)),
+        ])
+        .unwrap();
+        s.commit(&[LeaseChange::Delete(lease("et1", 1).key())])
             .unwrap();
-        s.commit(&[LeaseChange::Delete(lease("et1", 1).key())]).unwrap();
         drop(s);
         let (_, leases, rep) = LeaseStore::open(&path).unwrap();
         assert_eq!(leases, vec![lease("et2", 2)]);
@@ -419,11 +424,18 @@ mod tests {
         let original = fs::read(&path).unwrap();
         let (_, mut leases, rep) = LeaseStore::open(&path).unwrap();
         leases.sort_by_key(|l| l.address);
-        assert_eq!(leases, vec![lease("et1", 1), lease("et2", 2), lease("et3", 3)]);
+        assert_eq!(
+            leases,
+            vec![lease("et1", 1), lease("et2", 2), lease("et3", 3)]
+        );
         let d = rep.damage.expect("damage reported");
         assert_eq!(d.bad_lines, 2);
         assert_eq!(d.first_bad_line, 4);
-        assert_eq!(fs::read(&d.moved_to).unwrap(), original, "kept aside as it was");
+        assert_eq!(
+            fs::read(&d.moved_to).unwrap(),
+            original,
+            "kept aside as it was"
+        );
         // The new file is clean.
         let (_, _, rep) = LeaseStore::open(&path).unwrap();
         assert_eq!(rep.damage, None);

@@ -67,7 +67,10 @@ fn config() -> ServerConfig {
 
 fn server() -> Server {
     let mut s = Server::new(config());
-    s.set_links([p2p("Ethernet1", 11, "10.0.0.0"), p2p("Ethernet2", 12, "10.0.0.2")]);
+    s.set_links([
+        p2p("Ethernet1", 11, "10.0.0.0"),
+        p2p("Ethernet2", 12, "10.0.0.2"),
+    ]);
     s
 }
 
@@ -104,7 +107,11 @@ fn kind(r: &Reply) -> MessageType {
 
 /// DISCOVER then REQUEST (SELECTING) for `mac` on ifindex `ifx`: the ACK outcome.
 fn lease(s: &mut Server, now: u64, ifx: u32, mac: u8, vendor: &str) -> Outcome {
-    let o = s.handle(now, ifx, &pkt(MessageType::Discover, mac, Some(vendor), |_| {}));
+    let o = s.handle(
+        now,
+        ifx,
+        &pkt(MessageType::Discover, mac, Some(vendor), |_| {}),
+    );
     let offer = decode(o.reply.as_ref().expect("an OFFER"));
     let sid = match offer.opts().get(OptionCode::ServerIdentifier) {
         Some(DhcpOption::ServerIdentifier(a)) => *a,
@@ -189,7 +196,10 @@ fn discover_on_a_slash31_offers_the_other_address_with_all_options() {
         Some(&DhcpOption::AddressLeaseTime(3600))
     );
     assert_eq!(o.get(OptionCode::Renewal), Some(&DhcpOption::Renewal(1800)));
-    assert_eq!(o.get(OptionCode::Rebinding), Some(&DhcpOption::Rebinding(3150)));
+    assert_eq!(
+        o.get(OptionCode::Rebinding),
+        Some(&DhcpOption::Rebinding(3150))
+    );
 }
 
 #[test]
@@ -211,7 +221,10 @@ fn request_in_selecting_is_acked_and_the_lease_must_be_stored_first() {
         }
         other => panic!("expected one Put, got {other:?}"),
     }
-    assert!(matches!(o.events[..], [Event::Acked { renewal: false, .. }]));
+    assert!(matches!(
+        o.events[..],
+        [Event::Acked { renewal: false, .. }]
+    ));
     assert_eq!(s.pending_offers(), 0);
 }
 
@@ -257,7 +270,9 @@ fn init_reboot_right_address_acked_wrong_address_naked() {
     assert!(bad.changes.is_empty());
     let m = decode(&r);
     assert_eq!(m.yiaddr(), Ipv4Addr::UNSPECIFIED);
-    assert!(matches!(m.opts().get(OptionCode::Message), Some(DhcpOption::Message(t)) if t.contains("not an address of this link")));
+    assert!(
+        matches!(m.opts().get(OptionCode::Message), Some(DhcpOption::Message(t)) if t.contains("not an address of this link"))
+    );
 }
 
 #[test]
@@ -313,11 +328,25 @@ fn decline_quarantines_the_address() {
     );
     assert!(o.reply.is_none());
     assert!(matches!(&o.changes[..], [LeaseChange::Delete(_)]));
-    assert!(matches!(o.events[..], [Event::Declined { quarantine_secs: 600, .. }]));
-    let o = s.handle(T0 + 2, 11, &pkt(MessageType::Discover, 1, Some(ARISTA), |_| {}));
+    assert!(matches!(
+        o.events[..],
+        [Event::Declined {
+            quarantine_secs: 600,
+            ..
+        }]
+    ));
+    let o = s.handle(
+        T0 + 2,
+        11,
+        &pkt(MessageType::Discover, 1, Some(ARISTA), |_| {}),
+    );
     assert!(o.reply.is_none(), "no offer while quarantined");
     assert!(matches!(o.events[..], [Event::NoAddress { .. }]));
-    let o = s.handle(T0 + 601, 11, &pkt(MessageType::Discover, 1, Some(ARISTA), |_| {}));
+    let o = s.handle(
+        T0 + 601,
+        11,
+        &pkt(MessageType::Discover, 1, Some(ARISTA), |_| {}),
+    );
     assert_eq!(kind(o.reply.as_ref().unwrap()), MessageType::Offer);
 }
 
@@ -336,7 +365,13 @@ fn release_frees_the_address_but_keeps_the_record() {
     assert!(o.reply.is_none());
     assert!(matches!(&o.changes[..], [LeaseChange::Put(l)] if l.state == LeaseState::Released));
     // A new leaf may now have it at once: the old one said goodbye.
-    let o = lease(&mut s, T0 + 6, 11, 2, "Arista;DCS-7050SX3-48YC8;11.00;JPE20000002");
+    let o = lease(
+        &mut s,
+        T0 + 6,
+        11,
+        2,
+        "Arista;DCS-7050SX3-48YC8;11.00;JPE20000002",
+    );
     assert_eq!(kind(o.reply.as_ref().unwrap()), MessageType::Ack);
     assert!(o.events.iter().any(|e| matches!(e, Event::Replaced { .. })));
 }
@@ -364,13 +399,27 @@ fn inform_gets_options_but_no_lease() {
 #[test]
 fn non_arista_clients_get_nothing_and_one_rate_limited_event() {
     let mut s = server();
-    let a = s.handle(T0, 11, &pkt(MessageType::Discover, 1, Some("MSFT 5.0"), |_| {}));
+    let a = s.handle(
+        T0,
+        11,
+        &pkt(MessageType::Discover, 1, Some("MSFT 5.0"), |_| {}),
+    );
     assert!(a.reply.is_none());
-    assert!(matches!(&a.events[..], [Event::IgnoredClass { suppressed: 0, .. }]));
+    assert!(matches!(
+        &a.events[..],
+        [Event::IgnoredClass { suppressed: 0, .. }]
+    ));
     let b = s.handle(T0 + 1, 11, &pkt(MessageType::Discover, 1, None, |_| {}));
     assert!(b.reply.is_none() && b.events.is_empty(), "rate-limited");
     let c = s.handle(T0 + 61, 11, &pkt(MessageType::Discover, 1, None, |_| {}));
-    assert!(matches!(&c.events[..], [Event::IgnoredClass { suppressed: 1, vendor_class: None, .. }]));
+    assert!(matches!(
+        &c.events[..],
+        [Event::IgnoredClass {
+            suppressed: 1,
+            vendor_class: None,
+            ..
+        }]
+    ));
 }
 
 #[test]
@@ -378,7 +427,10 @@ fn unserved_links_and_garbage_get_no_reply() {
     let mut s = server();
     let o = s.handle(T0, 99, &pkt(MessageType::Discover, 1, Some(ARISTA), |_| {}));
     assert!(o.reply.is_none());
-    assert!(matches!(o.events[..], [Event::UnservedLink { ifindex: 99, .. }]));
+    assert!(matches!(
+        o.events[..],
+        [Event::UnservedLink { ifindex: 99, .. }]
+    ));
     for junk in [&b""[..], b"\x01", &[0u8; 300], &[0xff; 600]] {
         let o = s.handle(T0, 11, junk);
         assert!(o.reply.is_none() && o.changes.is_empty());
@@ -395,24 +447,40 @@ fn replaced_leaf_gets_the_links_address_once_the_old_one_is_silent() {
     lease(&mut s, T0, 11, 1, ARISTA);
     let new = "Arista;DCS-7050SX3-48YC8;11.00;JPE29999999";
     // Within replace_after of the old holder's last word: not yet.
-    let o = s.handle(T0 + 10, 11, &pkt(MessageType::Discover, 2, Some(new), |_| {}));
+    let o = s.handle(
+        T0 + 10,
+        11,
+        &pkt(MessageType::Discover, 2, Some(new), |_| {}),
+    );
     assert!(o.reply.is_none());
-    assert!(matches!(&o.events[..], [Event::HeldByOther { holder_mac, .. }] if holder_mac == "00:1c:73:00:00:01"));
+    assert!(
+        matches!(&o.events[..], [Event::HeldByOther { holder_mac, .. }] if holder_mac == "00:1c:73:00:00:01")
+    );
     // After it: same address, old lease deleted, event names both serials.
     let o = lease(&mut s, T0 + 31, 11, 2, new);
     let r = o.reply.as_ref().unwrap();
     assert_eq!(kind(r), MessageType::Ack);
     assert_eq!(decode(r).yiaddr(), ip("10.0.0.1"));
-    assert!(o.changes.iter().any(|c| matches!(c, LeaseChange::Delete(_))));
+    assert!(o
+        .changes
+        .iter()
+        .any(|c| matches!(c, LeaseChange::Delete(_))));
     let replaced = o
         .events
         .iter()
         .find_map(|e| match e {
-            Event::Replaced { old_serial, new_serial, .. } => Some((old_serial.clone(), new_serial.clone())),
+            Event::Replaced {
+                old_serial,
+                new_serial,
+                ..
+            } => Some((old_serial.clone(), new_serial.clone())),
             _ => None,
         })
         .expect("a Replaced event");
-    assert_eq!(replaced, (Some("JPE20000001".into()), Some("JPE29999999".into())));
+    assert_eq!(
+        replaced,
+        (Some("JPE20000001".into()), Some("JPE29999999".into()))
+    );
     assert_eq!(s.leases().filter(|l| l.link == "Ethernet1").count(), 1);
 }
 
@@ -420,7 +488,12 @@ fn replaced_leaf_gets_the_links_address_once_the_old_one_is_silent() {
 fn the_same_leaf_on_two_uplinks_gets_two_leases() {
     let mut s = server();
     // Same identity (option 61) on both links.
-    let id = |m: &mut Message| opt(m, DhcpOption::ClientIdentifier(vec![0, 0x1c, 0x73, 9, 9, 9]));
+    let id = |m: &mut Message| {
+        opt(
+            m,
+            DhcpOption::ClientIdentifier(vec![0, 0x1c, 0x73, 9, 9, 9]),
+        )
+    };
     for (ifx, sid, addr) in [(11, "10.0.0.0", "10.0.0.1"), (12, "10.0.0.2", "10.0.0.3")] {
         let o = s.handle(T0, ifx, &pkt(MessageType::Discover, 7, Some(ARISTA), id));
         assert_eq!(decode(o.reply.as_ref().unwrap()).yiaddr(), ip(addr));
@@ -435,7 +508,10 @@ fn the_same_leaf_on_two_uplinks_gets_two_leases() {
         );
         assert_eq!(kind(o.reply.as_ref().unwrap()), MessageType::Ack);
     }
-    let mut links: Vec<_> = s.leases().map(|l| (l.link.clone(), l.client.to_string())).collect();
+    let mut links: Vec<_> = s
+        .leases()
+        .map(|l| (l.link.clone(), l.client.to_string()))
+        .collect();
     links.sort();
     assert_eq!(
         links,
@@ -456,7 +532,10 @@ fn reply_destinations_follow_rfc2131_section_4_1() {
             m.set_giaddr(ip("10.0.0.1"));
         }),
     );
-    assert_eq!(relayed.reply.unwrap().destination, Destination::Relay(ip("10.0.0.1")));
+    assert_eq!(
+        relayed.reply.unwrap().destination,
+        Destination::Relay(ip("10.0.0.1"))
+    );
     let bcast = s.handle(
         T0,
         11,
@@ -482,11 +561,19 @@ fn pool_links_give_distinct_addresses_and_reuse_them_per_client() {
     let o = s.handle(T0, 17, &pkt(MessageType::Discover, 4, Some(ARISTA), |_| {}));
     assert!(o.reply.is_none());
     // The second client comes back: same address.
-    let o = s.handle(T0 + 5, 17, &pkt(MessageType::Discover, 2, Some(ARISTA), |_| {}));
+    let o = s.handle(
+        T0 + 5,
+        17,
+        &pkt(MessageType::Discover, 2, Some(ARISTA), |_| {}),
+    );
     let again = decode(o.reply.as_ref().unwrap()).yiaddr();
     assert!(got.contains(&again));
     // After every lease expired, a new client reclaims one.
-    let o = s.handle(T0 + 4000, 17, &pkt(MessageType::Discover, 9, Some(ARISTA), |_| {}));
+    let o = s.handle(
+        T0 + 4000,
+        17,
+        &pkt(MessageType::Discover, 9, Some(ARISTA), |_| {}),
+    );
     assert_eq!(kind(o.reply.as_ref().unwrap()), MessageType::Offer);
 }
 
@@ -515,10 +602,16 @@ fn offers_expire_and_a_flood_of_random_macs_stays_bounded() {
     ]);
     for i in 0..10_000u32 {
         let mut m = Message::default();
-        m.set_opcode(Opcode::BootRequest)
-            .set_xid(i)
-            .set_chaddr(&[2, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8, 1]);
-        m.opts_mut().insert(DhcpOption::MessageType(MessageType::Discover));
+        m.set_opcode(Opcode::BootRequest).set_xid(i).set_chaddr(&[
+            2,
+            0,
+            (i >> 16) as u8,
+            (i >> 8) as u8,
+            i as u8,
+            1,
+        ]);
+        m.opts_mut()
+            .insert(DhcpOption::MessageType(MessageType::Discover));
         m.opts_mut()
             .insert(DhcpOption::ClassIdentifier(ARISTA.as_bytes().to_vec()));
         let mut buf = Vec::new();
@@ -533,7 +626,11 @@ fn offers_expire_and_a_flood_of_random_macs_stays_bounded() {
     let o = lease(&mut s, T0, 11, 201, ARISTA);
     assert_eq!(kind(o.reply.as_ref().unwrap()), MessageType::Ack);
     // Offers go away after the hold time.
-    s.handle(T0 + 31, 11, &pkt(MessageType::Discover, 0, Some("nope"), |_| {}));
+    s.handle(
+        T0 + 31,
+        11,
+        &pkt(MessageType::Discover, 0, Some("nope"), |_| {}),
+    );
     assert_eq!(s.pending_offers(), 0);
 }
 
@@ -575,6 +672,10 @@ fn leases_loaded_at_start_are_honoured() {
     let mut b = server();
     b.load_leases(stored);
     // Another leaf asks at once: the loaded holder counts as recently heard.
-    let o = b.handle(T0 + 5, 11, &pkt(MessageType::Discover, 2, Some(ARISTA), |_| {}));
+    let o = b.handle(
+        T0 + 5,
+        11,
+        &pkt(MessageType::Discover, 2, Some(ARISTA), |_| {}),
+    );
     assert!(o.reply.is_none());
 }

@@ -78,9 +78,11 @@ pub fn run_once(
     cmd.arg("25");
     match client {
         Client::Udhcpc => {
-            cmd.args(["udhcpc", "-f", "-q", "-n", "-t", "8", "-T", "1", "-i", ifname])
-                .args(["-V", vendor_class, "-O", "bootfile", "-s"])
-                .arg(&hook);
+            cmd.args([
+                "udhcpc", "-f", "-q", "-n", "-t", "8", "-T", "1", "-i", ifname,
+            ])
+            .args(["-V", vendor_class, "-O", "bootfile", "-s"])
+            .arg(&hook);
         }
         Client::Dhclient => {
             let conf = dir.join(format!("{tag}.conf"));
@@ -102,9 +104,19 @@ pub fn run_once(
                 .arg(ifname);
         }
         Client::Dhcpcd => {
-            cmd.args(["dhcpcd", "-4", "-1", "-t", "20", "-B", "-f", "/dev/null", "-c"])
-                .arg(&hook)
-                .args(["-i", vendor_class, "-o", "bootfile_name", ifname]);
+            cmd.args([
+                "dhcpcd",
+                "-4",
+                "-1",
+                "-t",
+                "20",
+                "-B",
+                "-f",
+                "/dev/null",
+                "-c",
+            ])
+            .arg(&hook)
+            .args(["-i", vendor_class, "-o", "bootfile_name", ifname]);
         }
     }
     let log = std::fs::File::create(dir.join(format!("{tag}.log"))).expect("client log");

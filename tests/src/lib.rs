@@ -97,3 +97,44 @@ impl Drop for ChildGuard {
 }
 
 pub mod clients;
+
+/// The real `ztps-agent` binary, built (once per test process) into the same
+/// target directory and profile as the running tests. Integration tests of this
+/// crate cannot use `CARGO_BIN_EXE_` for another package's binary.
+pub fn agent_bin() -> std::path::PathBuf {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/<test> -> target/<profile>
+        let profile_dir = exe
+            .parent()
+            .and_then(|p| p.parent())
+            .expect("test binary lives in target/<profile>/deps")
+            .to_path_buf();
+        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "ztps-agent",
+            "--bin",
+            "ztps-agent",
+        ])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .env("CARGO_TARGET_DIR", &target_dir);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("running cargo to build ztps-agent");
+        assert!(status.success(), "building ztps-agent for the tests failed");
+        let bin = profile_dir.join("ztps-agent");
+        assert!(bin.exists(), "{} missing after build", bin.display());
+        bin
+    })
+    .clone()
+}

@@ -135,7 +135,12 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let service = Service::new(server.clone(), socket, store, ztps_dhcp::service::log_events());
+    let service = Service::new(
+        server.clone(),
+        socket,
+        store,
+        ztps_dhcp::service::log_events(),
+    );
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).unwrap();
     let mut term =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();

@@ -114,8 +114,17 @@ fn dhclient_udhcpc_and_dhcpcd_get_address_mask_router_and_bootfile() {
         });
         assert_eq!(lease.address.to_string(), format!("10.0.{i}.1"), "{c:?}");
         assert_eq!(lease.netmask.to_string(), "255.255.255.254", "{c:?}");
-        assert_eq!(lease.router.map(|r| r.to_string()), Some(format!("10.0.{i}.0")), "{c:?}");
-        assert_eq!(lease.bootfile.as_deref(), Some(URL), "{c:?}: {:?}", lease.env);
+        assert_eq!(
+            lease.router.map(|r| r.to_string()),
+            Some(format!("10.0.{i}.0")),
+            "{c:?}"
+        );
+        assert_eq!(
+            lease.bootfile.as_deref(),
+            Some(URL),
+            "{c:?}: {:?}",
+            lease.env
+        );
         assert!(
             spine.log().contains(&format!("ACK 10.0.{i}.1")) && spine.log().contains(&serial),
             "server logs the ACK with the serial:\n{}",
@@ -124,7 +133,10 @@ fn dhclient_udhcpc_and_dhcpcd_get_address_mask_router_and_bootfile() {
     }
     let stored = spine.leases_file();
     for i in 1..=3 {
-        assert!(stored.contains(&format!("\"10.0.{i}.1\"")), "lease {i} stored:\n{stored}");
+        assert!(
+            stored.contains(&format!("\"10.0.{i}.1\"")),
+            "lease {i} stored:\n{stored}"
+        );
     }
 }
 
@@ -135,7 +147,11 @@ fn a_client_without_the_arista_class_gets_nothing() {
     spine.set_links(json!([{"ifname": "et1"}]));
     spine.start(&[]);
     assert_eq!(client(Client::Udhcpc, &spine, &leaf, "MSFT 5.0"), None);
-    assert!(spine.log().contains("matches no configured class"), "{}", spine.log());
+    assert!(
+        spine.log().contains("matches no configured class"),
+        "{}",
+        spine.log()
+    );
     assert!(!spine.log().contains("OFFER"), "{}", spine.log());
 }
 
@@ -148,17 +164,34 @@ fn a_link_added_to_the_served_table_is_served_at_once_and_no_lease_is_lost() {
     spine.start(&[]);
     let first = client(Client::Udhcpc, &spine, &one, &vendor("JPE1")).expect("et1 served");
     assert_eq!(first.address.to_string(), "10.0.1.1");
-    assert_eq!(client(Client::Udhcpc, &spine, &two, &vendor("JPE2")), None, "et2 not served yet");
+    assert_eq!(
+        client(Client::Udhcpc, &spine, &two, &vendor("JPE2")),
+        None,
+        "et2 not served yet"
+    );
     assert!(spine.log().contains("not a served link"), "{}", spine.log());
     spine.set_links(json!([{"ifname": "et1"}, {"ifname": "et2"}]));
     let pid = spine.server.as_ref().unwrap().id();
-    spine.server.as_ref().unwrap().signal(nix::sys::signal::Signal::SIGHUP);
-    assert!(wait_until(Duration::from_secs(5), || spine.log().contains("links reloaded")));
+    spine
+        .server
+        .as_ref()
+        .unwrap()
+        .signal(nix::sys::signal::Signal::SIGHUP);
+    assert!(wait_until(Duration::from_secs(5), || spine
+        .log()
+        .contains("links reloaded")));
     let second = client(Client::Udhcpc, &spine, &two, &vendor("JPE2")).expect("et2 served");
     assert_eq!(second.address.to_string(), "10.0.2.1");
-    assert_eq!(spine.server.as_ref().unwrap().id(), pid, "same process: no restart");
+    assert_eq!(
+        spine.server.as_ref().unwrap().id(),
+        pid,
+        "same process: no restart"
+    );
     let stored = spine.leases_file();
-    assert!(stored.contains("\"10.0.1.1\"") && stored.contains("\"10.0.2.1\""), "{stored}");
+    assert!(
+        stored.contains("\"10.0.1.1\"") && stored.contains("\"10.0.2.1\""),
+        "{stored}"
+    );
 }
 
 #[test]
@@ -171,11 +204,18 @@ fn a_lease_survives_kill_9_and_restart() {
     assert_eq!(got.address.to_string(), "10.0.1.1");
     // The client saw the ACK, so the lease is on storage: crash the server.
     spine.server.as_mut().unwrap().kill9();
-    assert!(spine.leases_file().contains("\"10.0.1.1\""), "{}", spine.leases_file());
+    assert!(
+        spine.leases_file().contains("\"10.0.1.1\""),
+        "{}",
+        spine.leases_file()
+    );
     spine.start(&["--replace-after", "3600"]);
     assert!(spine.log().contains("loaded 1 leases"), "{}", spine.log());
     // The loaded lease is enforced: another leaf on that link is refused ...
-    leaf.ns.ip(&format!("link set {} address 02:00:00:00:00:99", leaf.ifname));
+    leaf.ns.ip(&format!(
+        "link set {} address 02:00:00:00:00:99",
+        leaf.ifname
+    ));
     assert_eq!(client(Client::Udhcpc, &spine, &leaf, &vendor("JPE9")), None);
     assert!(spine.log().contains("held by"), "{}", spine.log());
 }
@@ -188,7 +228,10 @@ fn a_replaced_leaf_on_the_same_link_gets_the_same_address() {
     spine.start(&["--replace-after", "1"]);
     let old = client(Client::Udhcpc, &spine, &leaf, &vendor("JPEOLD0001")).expect("lease");
     // RMA: a new box with a new MAC on the same port.
-    leaf.ns.ip(&format!("link set {} address 02:00:00:00:00:42", leaf.ifname));
+    leaf.ns.ip(&format!(
+        "link set {} address 02:00:00:00:00:42",
+        leaf.ifname
+    ));
     std::thread::sleep(Duration::from_millis(1500));
     let new = client(Client::Dhclient, &spine, &leaf, &vendor("JPENEW0002")).expect("lease");
     assert_eq!(new.address, old.address);
@@ -217,7 +260,10 @@ fn port_67_taken_is_reported_with_the_likely_eos_cause() {
         .expect("second harness");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("already in use") && err.contains("ip helper-address"), "{err}");
+    assert!(
+        err.contains("already in use") && err.contains("ip helper-address"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -232,16 +278,21 @@ fn perfdhcp_short_run_completes_with_no_drops() {
     spine.set_links(json!([{"ifname": "et1", "pool": {
         "first": "10.64.1.0", "last": "10.64.255.254", "router": "10.64.0.1", "prefix_len": 16}}]));
     spine.start(&[]);
-    let class_hex: String = vendor("JPEPERF").bytes().map(|b| format!("{b:02x}")).collect();
+    let class_hex: String = vendor("JPEPERF")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let out = ns
         .cmd("timeout")
-        .args(["60", "perfdhcp", "-4", "-l", "pf0", "-r", "200", "-p", "5", "-R", "2000"])
+        .args([
+            "60", "perfdhcp", "-4", "-l", "pf0", "-r", "200", "-p", "5", "-R", "2000",
+        ])
         .arg(format!("-o60,{class_hex}"))
         .arg("10.64.0.1")
         .output()
         .expect("perfdhcp (kea-admin) installed");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     let report = perfdhcp_report(&text);
     eprintln!("perfdhcp report: {report:?}");
     assert!(report.sent_discovers >= 500, "{text}");
@@ -263,7 +314,11 @@ fn perfdhcp_report(text: &str) -> PerfdhcpReport {
     for line in text.lines() {
         let l = line.trim();
         if l.starts_with("***Statistics for:") {
-            section = if l.contains("DISCOVER-OFFER") { "do" } else { "ra" };
+            section = if l.contains("DISCOVER-OFFER") {
+                "do"
+            } else {
+                "ra"
+            };
         }
         let num = |l: &str| {
             l.split(':')

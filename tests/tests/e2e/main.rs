@@ -1,4 +1,5 @@
 //! The one end-to-end test binary (built and linked once), one module per area.
 
+mod agent;
 mod dhcp_server;
 mod eapi_client;

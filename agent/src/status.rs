@@ -1,0 +1,494 @@
+//! What the daemon publishes for `ztps-agent status`, and how it is shown.
+//!
+//! The daemon writes `status.json` in `state.dir` at every change, by writing a
+//! temporary file and renaming it over the old one, so a reader never sees half
+//! a file. `status` reads it, checks that the daemon that wrote it is still
+//! alive, and prints a table or the JSON as it is.
+
+use crate::links::LinkView;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use ztps_dhcp::plan::AddressPlan;
+use ztps_dhcp::{Lease, LeaseState};
+
+/// File name inside `state.dir`.
+pub const STATUS_FILE: &str = "status.json";
+
+/// Everything `status` shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// Agent version.
+    pub version: String,
+    /// Daemon process id.
+    pub pid: u32,
+    /// When the daemon started (Unix seconds).
+    pub started: u64,
+    /// When this status was written (Unix seconds).
+    pub updated: u64,
+    /// Config file in use.
+    pub config: PathBuf,
+    /// eAPI health.
+    pub eapi: EapiHealth,
+    /// Lease file.
+    pub lease_file: PathBuf,
+    /// Leases held (all states).
+    pub lease_count: usize,
+    /// Leases bound and not expired.
+    pub active_leases: usize,
+    /// A problem with the lease file, if any (damage found at start, write failures).
+    pub lease_file_problem: Option<String>,
+    /// Per link.
+    pub links: Vec<LinkStatus>,
+}
+
+/// How eAPI is doing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EapiHealth {
+    /// The URL polled.
+    pub url: String,
+    /// Whether the last poll succeeded.
+    pub ok: bool,
+    /// Since when it has been in this state (Unix seconds).
+    pub since: u64,
+    /// Last successful poll (Unix seconds).
+    pub last_success: Option<u64>,
+    /// The error of the last failed poll, while failing.
+    pub last_error: Option<String>,
+}
+
+/// One link's row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkStatus {
+    /// EOS name.
+    pub eos_name: String,
+    /// Kernel name.
+    pub kernel_name: Option<String>,
+    /// EOS says connected.
+    pub connected: bool,
+    /// DHCP answered on it.
+    pub served: bool,
+    /// Why not, when not.
+    pub not_served: Option<String>,
+    /// The spine's address/prefix on it.
+    pub spine_address: Option<String>,
+    /// The address the leaf gets (point-to-point) or the pool.
+    pub leaf_address: Option<String>,
+    /// The current (most recent) lease on the link.
+    pub lease: Option<LeaseStatus>,
+    /// Last DHCP event on the link.
+    pub last_event: Option<EventStatus>,
+}
+
+/// A lease as shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseStatus {
+    /// Leaf MAC.
+    pub mac: String,
+    /// Leased address.
+    pub address: Ipv4Addr,
+    /// `bound`, `expired` or `released`.
+    pub state: String,
+    /// Expiry (Unix seconds).
+    pub expires: u64,
+    /// Leaf model from option 60.
+    pub model: Option<String>,
+    /// Leaf serial from option 60.
+    pub serial: Option<String>,
+    /// Hostname given.
+    pub hostname: Option<String>,
+}
+
+/// An event as shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventStatus {
+    /// The log line.
+    pub text: String,
+    /// When (Unix seconds).
+    pub at: u64,
+}
+
+/// Builds a link's row from its view, the leases and the last event.
+pub fn link_status(
+    view: &LinkView,
+    leases: &[&Lease],
+    last_event: Option<EventStatus>,
+    now: u64,
+) -> LinkStatus {
+    let lease = leases
+        .iter()
+        .filter(|l| l.link == view.eos_name)
+        .max_by_key(|l| (l.state == LeaseState::Bound, l.updated))
+        .map(|l| LeaseStatus {
+            mac: l.mac.clone(),
+            address: l.address,
+            state: match l.state {
+                LeaseState::Released => "released".into(),
+                LeaseState::Bound if l.expires <= now => "expired".into(),
+                LeaseState::Bound => "bound".into(),
+            },
+            expires: l.expires,
+            model: l.vendor.as_ref().and_then(|v| v.model.clone()),
+            serial: l.vendor.as_ref().and_then(|v| v.serial.clone()),
+            hostname: l.hostname.clone(),
+        });
+    let leaf_address = view.plan.as_ref().map(|p| match p {
+        AddressPlan::PointToPoint { leaf, .. } => leaf.to_string(),
+        AddressPlan::Pool(pool) => format!("{}-{}", pool.first, pool.last),
+    });
+    LinkStatus {
+        eos_name: view.eos_name.clone(),
+        kernel_name: view.kernel_name.clone(),
+        connected: view.connected,
+        served: view.served(),
+        not_served: view.not_served.clone(),
+        spine_address: view.spine_address.clone(),
+        leaf_address,
+        lease,
+        last_event,
+    }
+}
+
+/// Writes `status` to `dir/status.json` atomically (temp file + rename).
+pub fn publish(dir: &Path, status: &Status) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{STATUS_FILE}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    serde_json::to_writer_pretty(&mut f, status)?;
+    f.write_all(b"\n")?;
+    drop(f);
+    std::fs::rename(&tmp, dir.join(STATUS_FILE))
+}
+
+/// Why `status` has nothing current to show.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// No status file: the daemon has not run since the state dir was made.
+    #[error(
+        "no ztps-agent daemon status in {dir}: the daemon is not running (it is started by \
+         `daemon ztps` in the EOS config; check `show daemon ztps` and `show logging | include ZTPS`)"
+    )]
+    NeverRan {
+        /// The state dir.
+        dir: PathBuf,
+    },
+    /// The file is there but its writer is gone.
+    #[error(
+        "the ztps-agent daemon (pid {pid}) is not running; its last status, from {age} ago, follows"
+    )]
+    Stale {
+        /// The dead daemon's pid.
+        pid: u32,
+        /// How long ago it last wrote.
+        age: String,
+        /// What it last wrote.
+        status: Box<Status>,
+    },
+    /// The file cannot be read or parsed.
+    #[error("reading {path}: {why}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        why: String,
+    },
+}
+
+/// Reads the status the daemon published in `dir`.
+pub fn read(dir: &Path, now: u64) -> Result<Status, StatusError> {
+    let path = dir.join(STATUS_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StatusError::NeverRan {
+                dir: dir.to_path_buf(),
+            })
+        }
+        Err(e) => {
+            return Err(StatusError::Unreadable {
+                path,
+                why: e.to_string(),
+            })
+        }
+    };
+    let status: Status = serde_json::from_str(&text).map_err(|e| StatusError::Unreadable {
+        path: path.clone(),
+        why: e.to_string(),
+    })?;
+    if !daemon_alive(status.pid) {
+        return Err(StatusError::Stale {
+            pid: status.pid,
+            age: human_duration(now.saturating_sub(status.updated)),
+            status: Box::new(status),
+        });
+    }
+    Ok(status)
+}
+
+/// Whether `pid` is a running ztps-agent (not a recycled pid of something else).
+fn daemon_alive(pid: u32) -> bool {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    cmdline
+        .split(|b| *b == 0)
+        .next()
+        .map(|argv0| String::from_utf8_lossy(argv0).contains("ztps-agent"))
+        .unwrap_or(false)
+}
+
+/// `93784` -> `1d2h`; short and readable.
+pub fn human_duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d{h}h")
+    } else if h > 0 {
+        format!("{h}h{m:02}m")
+    } else if m > 0 {
+        format!("{m}m{s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// The table an operator reads at a glance.
+pub fn render_table(s: &Status, now: u64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "ztps-agent {} daemon pid {}, up {}, config {}",
+        s.version,
+        s.pid,
+        human_duration(now.saturating_sub(s.started)),
+        s.config.display()
+    );
+    let eapi = if s.eapi.ok {
+        format!(
+            "ok (last answer {} ago)",
+            human_duration(now.saturating_sub(s.eapi.last_success.unwrap_or(now)))
+        )
+    } else {
+        format!(
+            "DOWN for {}: {}; serving the last known links",
+            human_duration(now.saturating_sub(s.eapi.since)),
+            s.eapi.last_error.as_deref().unwrap_or("unknown error")
+        )
+    };
+    let _ = writeln!(out, "eAPI {}: {}", s.eapi.url, eapi);
+    let _ = writeln!(
+        out,
+        "Leases: {} active, {} recorded, in {}{}",
+        s.active_leases,
+        s.lease_count,
+        s.lease_file.display(),
+        s.lease_file_problem
+            .as_deref()
+            .map(|p| format!(" (PROBLEM: {p})"))
+            .unwrap_or_default()
+    );
+    let served = s.links.iter().filter(|l| l.served).count();
+    let _ = writeln!(out, "Links: {} served of {} shown\n", served, s.links.len());
+    let header = [
+        "LINK",
+        "KERNEL",
+        "CONN",
+        "SERVED",
+        "SPINE",
+        "LEAF",
+        "MODEL",
+        "SERIAL",
+        "MAC",
+        "LEASE",
+        "LAST EVENT",
+    ];
+    let rows: Vec<[String; 11]> = s
+        .links
+        .iter()
+        .map(|l| {
+            let lease = l.lease.as_ref();
+            [
+                l.eos_name.clone(),
+                l.kernel_name.clone().unwrap_or_else(|| "-".into()),
+                if l.connected { "yes" } else { "no" }.into(),
+                if l.served {
+                    "yes".into()
+                } else {
+                    format!("no: {}", l.not_served.as_deref().unwrap_or("?"))
+                },
+                l.spine_address.clone().unwrap_or_else(|| "-".into()),
+                lease
+                    .map(|x| x.address.to_string())
+                    .or_else(|| l.leaf_address.clone())
+                    .unwrap_or_else(|| "-".into()),
+                lease
+                    .and_then(|x| x.model.clone())
+                    .unwrap_or_else(|| "-".into()),
+                lease
+                    .and_then(|x| x.serial.clone())
+                    .unwrap_or_else(|| "-".into()),
+                lease.map(|x| x.mac.clone()).unwrap_or_else(|| "-".into()),
+                lease
+                    .map(|x| match x.state.as_str() {
+                        "bound" => format!(
+                            "bound, {} left",
+                            human_duration(x.expires.saturating_sub(now))
+                        ),
+                        other => other.to_string(),
+                    })
+                    .unwrap_or_else(|| "-".into()),
+                l.last_event
+                    .as_ref()
+                    .map(|e| {
+                        format!(
+                            "{} ({} ago)",
+                            e.text,
+                            human_duration(now.saturating_sub(e.at))
+                        )
+                    })
+                    .unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r.iter()) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>, out: &mut String| {
+        let mut l = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(c);
+            } else {
+                let _ = write!(l, "{c:<w$}  ");
+            }
+        }
+        let _ = writeln!(out, "{}", l.trim_end());
+    };
+    line(header.to_vec(), &mut out);
+    for r in &rows {
+        line(r.iter().map(String::as_str).collect(), &mut out);
+    }
+    if rows.is_empty() {
+        let _ = writeln!(out, "(no connected interfaces reported by EOS yet)");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Status {
+        Status {
+            version: "0.1.0".into(),
+            pid: std::process::id(),
+            started: 1000,
+            updated: 2000,
+            config: "/mnt/flash/ztps/ztps.toml".into(),
+            eapi: EapiHealth {
+                url: "unix:/var/run/command-api.sock".into(),
+                ok: true,
+                since: 1000,
+                last_success: Some(1999),
+                last_error: None,
+            },
+            lease_file: "/mnt/flash/ztps/leases.json".into(),
+            lease_count: 1,
+            active_leases: 1,
+            lease_file_problem: None,
+            links: vec![
+                LinkStatus {
+                    eos_name: "Ethernet1".into(),
+                    kernel_name: Some("et1".into()),
+                    connected: true,
+                    served: true,
+                    not_served: None,
+                    spine_address: Some("10.0.0.0/31".into()),
+                    leaf_address: Some("10.0.0.1".into()),
+                    lease: Some(LeaseStatus {
+                        mac: "00:1c:73:00:00:01".into(),
+                        address: "10.0.0.1".parse().unwrap(),
+                        state: "bound".into(),
+                        expires: 2000 + 86_000,
+                        model: Some("DCS-7050SX3-48YC8".into()),
+                        serial: Some("JPE20000001".into()),
+                        hostname: None,
+                    }),
+                    last_event: Some(EventStatus {
+                        text: "ACK 10.0.0.1".into(),
+                        at: 1990,
+                    }),
+                },
+                LinkStatus {
+                    eos_name: "Ethernet3".into(),
+                    kernel_name: Some("et3".into()),
+                    connected: true,
+                    served: false,
+                    not_served: Some("unnumbered link needs a pool".into()),
+                    spine_address: Some("192.0.2.1/32".into()),
+                    leaf_address: None,
+                    lease: None,
+                    last_event: None,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn table_shows_each_link_with_lease_and_reason() {
+        let t = render_table(&sample(), 2000);
+        assert!(t.contains("eAPI unix:/var/run/command-api.sock: ok"), "{t}");
+        let e1 = t.lines().find(|l| l.starts_with("Ethernet1")).unwrap();
+        for want in [
+            "et1",
+            "yes",
+            "10.0.0.0/31",
+            "10.0.0.1",
+            "DCS-7050SX3-48YC8",
+            "JPE20000001",
+            "bound, 23h53m left",
+            "ACK 10.0.0.1 (10s ago)",
+        ] {
+            assert!(e1.contains(want), "{want} in {e1}");
+        }
+        let e3 = t.lines().find(|l| l.starts_with("Ethernet3")).unwrap();
+        assert!(e3.contains("no: unnumbered link needs a pool"), "{e3}");
+    }
+
+    #[test]
+    fn publish_then_read_round_trips_and_a_dead_pid_is_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sample();
+        publish(dir.path(), &s).unwrap();
+        // The test binary's argv0 does not say ztps-agent: it reads as not running.
+        match read(dir.path(), 2005) {
+            Err(StatusError::Stale { pid, status, .. }) => {
+                assert_eq!(pid, s.pid);
+                assert_eq!(*status, s);
+            }
+            other => panic!("{other:?}"),
+        }
+        s.pid = u32::MAX;
+        publish(dir.path(), &s).unwrap();
+        assert!(matches!(
+            read(dir.path(), 0),
+            Err(StatusError::Stale { .. })
+        ));
+        let empty = tempfile::tempdir().unwrap();
+        let e = read(empty.path(), 0).unwrap_err().to_string();
+        assert!(
+            e.contains("not running") && e.contains("show daemon ztps"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human_duration(5), "5s");
+        assert_eq!(human_duration(125), "2m05s");
+        assert_eq!(human_duration(7260), "2h01m");
+        assert_eq!(human_duration(93784), "1d2h");
+    }
+}
