@@ -432,11 +432,7 @@ pub async fn run(config_path: &Path, config: Config) -> Result<()> {
             }
             log(e);
             if let Some(link) = e.link() {
-                let text = e.to_string();
-                let text = text
-                    .strip_prefix(&format!("{link}: "))
-                    .unwrap_or(&text)
-                    .to_string();
+                let text = e.summary();
                 board.last.lock().unwrap_or_else(|p| p.into_inner()).insert(
                     link.to_string(),
                     EventStatus {

@@ -224,6 +224,35 @@ impl Event {
     }
 }
 
+impl Event {
+    /// A short form for a status column: what happened, without the details the
+    /// row already shows (MAC, model, serial).
+    pub fn summary(&self) -> String {
+        match self {
+            Event::Offered { address, .. } => format!("OFFER {address}"),
+            Event::Acked { address, renewal: true, .. } => format!("ACK {address} (renewal)"),
+            Event::Acked { address, .. } => format!("ACK {address}"),
+            Event::Naked { reason, .. } => format!("NAK: {reason}"),
+            Event::Released { address, .. } => format!("RELEASE {address}"),
+            Event::Declined { address, .. } => format!("DECLINE {address}"),
+            Event::Informed { address, .. } => format!("INFORM from {address}"),
+            Event::Replaced { old_serial, new_serial, .. } => format!(
+                "replaced leaf {} -> {}",
+                old_serial.as_deref().unwrap_or("?"),
+                new_serial.as_deref().unwrap_or("?")
+            ),
+            Event::IgnoredClass { vendor_class, .. } => format!(
+                "ignored client, vendor class {}",
+                vendor_class.as_deref().unwrap_or("(none)")
+            ),
+            Event::HeldByOther { holder_mac, .. } => format!("refused: held by {holder_mac}"),
+            Event::NoAddress { .. } => "no free address".into(),
+            Event::UnservedLink { .. } => "DHCP on an unserved link".into(),
+            Event::Malformed { error, .. } => format!("malformed packet: {error}"),
+        }
+    }
+}
+
 fn leaf(v: &Option<VendorInfo>) -> String {
     match v {
         Some(v) => format!(

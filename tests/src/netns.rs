@@ -104,9 +104,9 @@ impl Netns {
     }
 }
 
-impl Drop for Netns {
-    fn drop(&mut self) {
-        // Kill whatever is still running inside, then remove the namespace.
+impl Netns {
+    /// Kills (SIGKILL) every process running inside the namespace.
+    pub fn kill_processes(&self) {
         if let Ok(out) = Command::new("ip")
             .args(["netns", "pids", &self.name])
             .output()
@@ -120,6 +120,13 @@ impl Drop for Netns {
                 }
             }
         }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Kill whatever is still running inside, then remove the namespace.
+        self.kill_processes();
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .stderr(Stdio::null())
