@@ -1,5 +1,13 @@
 //! Decoding requests and encoding replies on top of dhcproto.
 //!
+//! Before dhcproto sees a packet, its options are walked here and only those the
+//! server reads are kept (53, 50, 54, 55, 60, 61), with their lengths checked and
+//! split options joined (RFC 3396); option 82 is kept raw, to be echoed. dhcproto's
+//! decoders for other options assert on lengths (panics in debug builds, misreads
+//! in release), and a server should not depend on parsing what it never uses.
+//! Options in an overloaded sname/file field (option 52) are not read: clients
+//! put the ones above in the options field.
+//!
 //! dhcproto encodes options in code order; RFC 2131 servers are expected to put
 //! the options a client asked for in the order of its option 55, and some clients
 //! (old ROMs) only read the first few. So replies are encoded here: the header by
@@ -33,6 +41,8 @@ pub struct Request {
     pub server_id: Option<Ipv4Addr>,
     /// Option 55, as raw codes.
     pub param_list: Vec<u8>,
+    /// Option 82 as received, echoed in replies (RFC 3046).
+    pub relay_info: Option<Vec<u8>>,
 }
 
 /// Why a packet was not taken as a request.
@@ -58,6 +68,83 @@ pub enum PacketError {
     /// hlen above 16 or zero.
     #[error("bad hardware address length {0}")]
     BadHlen(u8),
+    /// The options field does not parse.
+    #[error("bad options: {0}")]
+    BadOptions(String),
+}
+
+/// Options the server reads.
+const READ: [u8; 6] = [53, 50, 54, 55, 60, 61];
+const RELAY_INFO: u8 = 82;
+const HEADER: usize = 240;
+
+/// Rebuilds the packet with only the options the server reads, checked; returns
+/// it and the raw option 82.
+fn sanitize(bytes: &[u8]) -> Result<(Vec<u8>, Option<Vec<u8>>), PacketError> {
+    if bytes.len() < HEADER {
+        return Err(PacketError::Decode {
+            len: bytes.len(),
+            why: "shorter than the 240-byte header and cookie".into(),
+        });
+    }
+    let bad = |m: String| PacketError::BadOptions(m);
+    let mut kept: Vec<(u8, Vec<u8>)> = Vec::new();
+    let mut relay: Option<Vec<u8>> = None;
+    let mut i = HEADER;
+    while i < bytes.len() {
+        let code = bytes[i];
+        match code {
+            0 => {
+                i += 1;
+                continue;
+            }
+            255 => break,
+            _ => {}
+        }
+        let Some(&len) = bytes.get(i + 1) else {
+            return Err(bad(format!("option {code} has no length byte")));
+        };
+        let start = i + 2;
+        let end = start + usize::from(len);
+        let Some(value) = bytes.get(start..end) else {
+            return Err(bad(format!(
+                "option {code} claims {len} bytes, {} remain",
+                bytes.len().saturating_sub(start)
+            )));
+        };
+        // RFC 3396: an option that appears more than once is one long option.
+        if code == RELAY_INFO {
+            relay.get_or_insert_with(Vec::new).extend_from_slice(value);
+        } else if READ.contains(&code) {
+            match kept.iter_mut().find(|(c, _)| *c == code) {
+                Some((_, v)) => v.extend_from_slice(value),
+                None => kept.push((code, value.to_vec())),
+            }
+        }
+        i = end;
+    }
+    let mut out = bytes[..HEADER].to_vec();
+    for (code, value) in &kept {
+        let ok = match code {
+            53 => value.len() == 1 && (1..=8).contains(&value[0]),
+            50 | 54 => value.len() == 4,
+            _ => !value.is_empty() && value.len() <= 255,
+        };
+        if !ok {
+            return Err(bad(format!(
+                "option {code} has an invalid length {} or value",
+                value.len()
+            )));
+        }
+        out.push(*code);
+        out.push(value.len() as u8);
+        out.extend_from_slice(value);
+    }
+    out.push(255);
+    if relay.as_ref().is_some_and(|r| r.is_empty() || r.len() > 255) {
+        relay = None;
+    }
+    Ok((out, relay))
 }
 
 const MAGIC: [u8; 4] = [99, 130, 83, 99];
@@ -71,7 +158,8 @@ pub fn parse(bytes: &[u8]) -> Result<Request, PacketError> {
     if bytes.len() >= 240 && bytes[236..240] != MAGIC {
         return Err(PacketError::NoMagic);
     }
-    let msg = Message::decode(&mut Decoder::new(bytes)).map_err(|e| PacketError::Decode {
+    let (clean, relay_info) = sanitize(bytes)?;
+    let msg = Message::decode(&mut Decoder::new(&clean)).map_err(|e| PacketError::Decode {
         len: bytes.len(),
         why: e.to_string(),
     })?;
@@ -110,6 +198,7 @@ pub fn parse(bytes: &[u8]) -> Result<Request, PacketError> {
         requested_ip,
         server_id,
         param_list,
+        relay_info,
     })
 }
 
@@ -161,12 +250,6 @@ pub fn encode_reply(
         }
     }
     ordered.extend(rest);
-    if let Some(relay @ DhcpOption::RelayAgentInformation(_)) =
-        q.opts().get(OptionCode::RelayAgentInformation)
-    {
-        ordered.push(relay.clone());
-    }
-    ordered.push(DhcpOption::End);
     for o in &ordered {
         // An option too long to encode (a misconfigured URL over 255 bytes) is left
         // out rather than sending a broken packet; config validation prevents it.
@@ -175,6 +258,13 @@ pub fn encode_reply(
             buf.extend_from_slice(&one);
         }
     }
+    // RFC 3046: option 82 goes back as it came, last before End.
+    if let Some(relay) = &req.relay_info {
+        buf.push(RELAY_INFO);
+        buf.push(relay.len() as u8);
+        buf.extend_from_slice(relay);
+    }
+    buf.push(255);
     if buf.len() < MIN_REPLY_LEN {
         buf.resize(MIN_REPLY_LEN, 0);
     }

@@ -548,6 +548,32 @@ impl Server {
                 return out;
             }
         };
+        // RFC 1542 §4.1.1: more than 16 relay hops is a loop or an attack; a
+        // giaddr that is our own address would make us reply to ourselves.
+        let loop_reason = if req.msg.hops() > 16 {
+            Some(format!("{} relay hops (limit 16)", req.msg.hops()))
+        } else if self
+            .links
+            .values()
+            .any(|l| l.plan.server_id() == req.msg.giaddr())
+        {
+            Some(format!("relay address {} is this server's own", req.msg.giaddr()))
+        } else {
+            None
+        };
+        if let Some(error) = loop_reason {
+            if let Some(n) = self
+                .limits
+                .allow(RL_MALFORMED, ifindex.to_string(), now, interval)
+            {
+                out.events.push(Event::Malformed {
+                    ifindex,
+                    error,
+                    suppressed: n,
+                });
+            }
+            return out;
+        }
         let class = req
             .vendor_class
             .as_deref()
