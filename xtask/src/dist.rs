@@ -1,7 +1,197 @@
-//! `cargo xtask dist` (being written).
+//! `cargo xtask dist [--site FILE] [--out DIR]`: the flash bundle for one site.
+//!
+//! Order matters. The site is read and checked first, so that a bad site writes
+//! nothing. Then both static agent binaries are built (release profile, musl
+//! targets). Then the bundle is rendered and checked in memory: the agent config
+//! through the agent's own parser, both binaries' ELF headers (right
+//! architecture, no program interpreter). Only then is anything written:
+//! `<out>/flash/` (replaced as a whole) and `<out>/ztps-flash-<version>.tar.gz`
+//! (written under a temporary name, then renamed).
+//!
+//! The binaries' location comes from cargo's JSON messages, so a
+//! `CARGO_TARGET_DIR` (or `build.target-dir`) in effect is respected.
 
-use anyhow::{bail, Result};
+use crate::util;
+use anyhow::{anyhow, bail, Context, Result};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use ztps_flash_bundle::bundle::sha256_hex;
+use ztps_flash_bundle::render::INSTALL_PATH;
+use ztps_flash_bundle::{tarball_name, Binaries, Bundle, Site};
 
-pub fn run(_site: &std::path::Path, _out: &std::path::Path) -> Result<()> {
-    bail!("cargo xtask dist is not written yet")
+/// The workspace version: names the tarball and appears in the rendered files.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The default (hardware EOS userland is 32-bit) and the EOS64 target.
+const TARGETS: [&str; 2] = ["i686-unknown-linux-musl", "x86_64-unknown-linux-musl"];
+
+/// Checks the site, builds both agent binaries, writes `<out>/flash/` and the tarball.
+pub fn run(site_path: &Path, out: &Path) -> Result<()> {
+    let text = fs::read_to_string(site_path)
+        .with_context(|| format!("reading the site description {}", site_path.display()))?;
+    let site = Site::parse(&text, &site_path.display().to_string())
+        .map_err(|e| anyhow!("{e}\n(nothing was written)"))?;
+    for w in site.warnings() {
+        eprintln!("xtask: warning: {}: {w}", site_path.display());
+    }
+
+    util::ensure_targets(&TARGETS)?;
+    let i686 = build_agent(TARGETS[0])?;
+    let x86_64 = build_agent(TARGETS[1])?;
+    let binaries = Binaries {
+        i686: fs::read(&i686).with_context(|| format!("reading {}", i686.display()))?,
+        x86_64: fs::read(&x86_64).with_context(|| format!("reading {}", x86_64.display()))?,
+    };
+    let bundle = ztps_flash_bundle::build(&site, &binaries, VERSION)
+        .map_err(|e| anyhow!("{e}\n(nothing was written)"))?;
+
+    let flash = out.join("flash");
+    bundle.write_to(&flash)?;
+    let tarball = out.join(tarball_name(VERSION));
+    make_tarball(&flash, &bundle, &tarball)?;
+    print_summary(&site, &bundle, &flash, &tarball)
+}
+
+/// Builds `ztps-agent` in release for `triple` and returns the executable's path.
+fn build_agent(triple: &str) -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("xtask: cargo build --release -p ztps-agent --target {triple}");
+    let output = Command::new(&cargo)
+        .current_dir(util::root())
+        .args(["build", "--release", "-p", "ztps-agent", "--target", triple])
+        .arg("--message-format=json-render-diagnostics")
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("could not start {}", cargo.to_string_lossy()))?;
+    if !output.status.success() {
+        bail!("building ztps-agent for {triple} failed: {}", output.status);
+    }
+    agent_executable(&String::from_utf8_lossy(&output.stdout))
+        .ok_or_else(|| anyhow!("cargo reported no ztps-agent executable for {triple}"))
+}
+
+/// The `ztps-agent` binary's path from cargo's JSON messages.
+fn agent_executable(messages: &str) -> Option<PathBuf> {
+    messages
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "ztps-agent")
+        .filter(|m| {
+            m["target"]["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "bin"))
+        })
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+}
+
+/// Writes `tarball` from the written bundle directory: entries in bundle order,
+/// owner 0:0, gzip without a name or time stamp; `SOURCE_DATE_EPOCH`, if set,
+/// fixes the file times too, for a byte-identical tarball.
+fn make_tarball(flash: &Path, bundle: &Bundle, tarball: &Path) -> Result<()> {
+    let name = tarball
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| anyhow!("bad tarball path {}", tarball.display()))?;
+    let tmp = tarball.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let mut entries: Vec<String> = Vec::new();
+    for f in bundle.files() {
+        let parts: Vec<&str> = f.path.split('/').collect();
+        for i in 1..parts.len() {
+            let dir = parts[..i].join("/");
+            if !entries.contains(&dir) {
+                entries.push(dir);
+            }
+        }
+        entries.push(f.path.clone());
+    }
+    let mut cmd = Command::new("tar");
+    cmd.arg("--create")
+        .arg("--file")
+        .arg(&tmp)
+        .args(["--use-compress-program", "gzip -9n"])
+        .args([
+            "--owner=0",
+            "--group=0",
+            "--numeric-owner",
+            "--no-recursion",
+        ])
+        .arg("--directory")
+        .arg(flash);
+    if let Some(epoch) = std::env::var_os("SOURCE_DATE_EPOCH") {
+        cmd.arg(format!("--mtime=@{}", epoch.to_string_lossy()));
+    }
+    cmd.arg("--").args(&entries);
+    if let Err(e) = util::run(&mut cmd) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    fs::rename(&tmp, tarball)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), tarball.display()))
+}
+
+fn human(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let b = bytes as f64;
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else if b < KIB * KIB {
+        format!("{:.1} KiB", b / KIB)
+    } else {
+        format!("{:.1} MiB", b / (KIB * KIB))
+    }
+}
+
+fn print_summary(site: &Site, bundle: &Bundle, flash: &Path, tarball: &Path) -> Result<()> {
+    println!(
+        "ztps flash bundle {VERSION}: site {}, spine {}",
+        site.name, site.spine.hostname
+    );
+    println!("{}/", flash.display());
+    for f in bundle.files() {
+        println!(
+            "  {:04o} {:>10}  {}",
+            f.mode,
+            human(f.contents.len() as u64),
+            f.path
+        );
+    }
+    let data = fs::read(tarball).with_context(|| format!("reading {}", tarball.display()))?;
+    println!("{}  {}", tarball.display(), human(data.len() as u64));
+    println!("  sha256 {}", sha256_hex(&data));
+    println!("Next: {}", flash.join(INSTALL_PATH).display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_agent_binary_in_cargo_messages() {
+        let msgs = [
+            r#"{"reason":"compiler-artifact","target":{"name":"ztps-agent","kind":["lib"]},"executable":null}"#,
+            r#"{"reason":"compiler-artifact","target":{"name":"ztps-dhcp","kind":["lib"]},"executable":null}"#,
+            r#"{"reason":"compiler-artifact","target":{"name":"ztps-agent","kind":["bin"]},"executable":"/t/i686-unknown-linux-musl/release/ztps-agent"}"#,
+            r#"{"reason":"build-finished","success":true}"#,
+        ]
+        .join("\n");
+        assert_eq!(
+            agent_executable(&msgs),
+            Some(PathBuf::from(
+                "/t/i686-unknown-linux-musl/release/ztps-agent"
+            ))
+        );
+        assert_eq!(
+            agent_executable(&msgs.lines().take(2).collect::<Vec<_>>().join("\n")),
+            None
+        );
+    }
+
+    #[test]
+    fn sizes_are_human() {
+        assert_eq!(human(0), "0 B");
+        assert_eq!(human(1023), "1023 B");
+        assert_eq!(human(1536), "1.5 KiB");
+        assert_eq!(human(3 * 1024 * 1024 + 1), "3.0 MiB");
+    }
 }

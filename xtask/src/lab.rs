@@ -338,8 +338,8 @@ pub fn run_lab(args: LabArgs) -> Result<()> {
 
     println!("== Summary: each leaf from link-up to lease");
     println!(
-        "{:<8} {:<12} {:<9} {:<14} {:<36} {}",
-        "LEAF", "CLIENT", "PORT", "ADDRESS", "BOOTFILE (option 67)", "LINK-UP TO LEASE"
+        "{:<8} {:<12} {:<9} {:<14} {:<36} LINK-UP TO LEASE",
+        "LEAF", "CLIENT", "PORT", "ADDRESS", "BOOTFILE (option 67)"
     );
     let results = results.lock().unwrap().clone();
     let mut failed = 0;

@@ -1,0 +1,157 @@
+//! Where a dotted key (`dhcp.link[1].range`) sits in TOML text, and which key
+//! sits at a byte offset: so that every site error names a key and, where the
+//! text has it, a line and column. Uses the spans of toml's own parser rather
+//! than scanning lines, so inline tables, dotted keys and arrays all work.
+
+use std::ops::Range;
+use toml::de::{DeArray, DeTable, DeValue};
+use toml::Spanned;
+
+/// The parsed shape of a TOML text with spans, for lookups in both directions.
+pub(crate) struct Locator<'i> {
+    text: &'i str,
+    root: Option<Spanned<DeTable<'i>>>,
+}
+
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn segments(path: &str) -> Vec<Seg<'_>> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let (name, mut rest) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !name.is_empty() {
+            out.push(Seg::Key(name));
+        }
+        while let Some(r) = rest.strip_prefix('[') {
+            let Some(end) = r.find(']') else { break };
+            if let Ok(i) = r[..end].parse() {
+                out.push(Seg::Index(i));
+            }
+            rest = &r[end + 1..];
+        }
+    }
+    out
+}
+
+fn is_container(v: &DeValue<'_>) -> bool {
+    matches!(v, DeValue::Table(_) | DeValue::Array(_))
+}
+
+fn contains(span: &Range<usize>, offset: usize) -> bool {
+    span.contains(&offset) || (span.is_empty() && span.start == offset)
+}
+
+impl<'i> Locator<'i> {
+    /// Parses `text`; a text that does not parse gives a locator that finds nothing.
+    pub(crate) fn new(text: &'i str) -> Self {
+        Locator {
+            text,
+            root: DeTable::parse(text).ok(),
+        }
+    }
+
+    /// 1-based (line, column) of a byte offset.
+    pub(crate) fn line_col(&self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, col)
+    }
+
+    /// The span of the value of `path` (or of its key, for tables); for a key
+    /// that is not in the text, the span of the nearest enclosing key that is.
+    pub(crate) fn span_of(&self, path: &str) -> Option<Range<usize>> {
+        let root = self.root.as_ref()?;
+        let mut best: Option<Range<usize>> = None;
+        let mut table: Option<&DeTable<'_>> = Some(root.get_ref());
+        let mut array: Option<&DeArray<'_>> = None;
+        for seg in segments(path) {
+            let next: &Spanned<DeValue<'_>> = match seg {
+                Seg::Key(k) => {
+                    let Some((key, value)) =
+                        table.and_then(|t| t.iter().find(|(key, _)| key.get_ref() == k))
+                    else {
+                        break;
+                    };
+                    let span = if is_container(value.get_ref()) || value.span().is_empty() {
+                        key.span()
+                    } else {
+                        value.span()
+                    };
+                    if !span.is_empty() {
+                        best = Some(span);
+                    }
+                    value
+                }
+                Seg::Index(i) => {
+                    let Some(elem) = array.and_then(|a| a.get(i)) else {
+                        break;
+                    };
+                    if !elem.span().is_empty() && !matches!(elem.get_ref(), DeValue::Table(_)) {
+                        best = Some(elem.span());
+                    }
+                    elem
+                }
+            };
+            table = next.get_ref().as_table();
+            array = next.get_ref().as_array();
+        }
+        best
+    }
+
+    /// The dotted key at a byte offset (the deepest one whose key or value
+    /// covers it), e.g. `vm.mac` or `dhcp.link[0].prefix`.
+    pub(crate) fn key_at(&self, offset: usize) -> Option<String> {
+        let root = self.root.as_ref()?;
+        find_in_table(root.get_ref(), "", offset)
+    }
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+fn find_in_table(t: &DeTable<'_>, prefix: &str, offset: usize) -> Option<String> {
+    for (key, value) in t.iter() {
+        let path = join(prefix, key.get_ref());
+        if let Some(deeper) = find_in_value(value, &path, offset) {
+            return Some(deeper);
+        }
+        if contains(&key.span(), offset) {
+            return Some(path);
+        }
+    }
+    None
+}
+
+fn find_in_value(v: &Spanned<DeValue<'_>>, path: &str, offset: usize) -> Option<String> {
+    match v.get_ref() {
+        DeValue::Table(t) => find_in_table(t, path, offset).or_else(|| {
+            (!v.span().is_empty() && contains(&v.span(), offset)).then(|| path.to_string())
+        }),
+        DeValue::Array(a) => {
+            for (i, elem) in a.iter().enumerate() {
+                let p = format!("{path}[{i}]");
+                if let Some(found) = find_in_value(elem, &p, offset) {
+                    return Some(found);
+                }
+            }
+            contains(&v.span(), offset).then(|| path.to_string())
+        }
+        _ => contains(&v.span(), offset).then(|| path.to_string()),
+    }
+}

@@ -1,0 +1,1167 @@
+//! The site description: the one file an operator writes for a site (the first
+//! spine, its ZTPServer VM, the bridge, DHCP). `examples/site.toml` documents
+//! every key.
+//!
+//! Parsing is strict: unknown keys are errors, and every error names the key and,
+//! where the text has it, the line and column. All values are checked before
+//! anything is rendered, in two passes: first the keys this crate owns (VM, MAC,
+//! addresses, names), then the DHCP and eAPI settings, by rendering the agent
+//! config and running the agent's own parser on it, so that the site accepts
+//! exactly what the agent accepts; its errors are reported under the site's key.
+
+use crate::locate::Locator;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::net::Ipv4Addr;
+use ztps_agent::config::{Config, Dur, LinkPool};
+
+/// The Linux bridge the VM's NIC is attached to (the agent's `bridge.name`).
+pub const BRIDGE_NAME: &str = "br0";
+/// The tap device libvirt creates for the VM's NIC.
+pub const TAP_NAME: &str = "vnet0";
+/// eAPI over the unix socket (`protocol unix-socket`, EOS 4.14.5 and later).
+pub const EAPI_UNIX_URL: &str = "unix:/var/run/command-api.sock";
+/// eAPI over plain HTTP on localhost (`protocol http localhost`, port 8080).
+pub const EAPI_HTTP_LOCAL_URL: &str = "http://localhost:8080/command-api";
+
+// ---------------------------------------------------------------- raw (serde) form
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    name: String,
+    spine: RawSpine,
+    vm: RawVm,
+    bridge: RawBridge,
+    #[serde(default)]
+    eapi: RawEapi,
+    #[serde(default)]
+    dhcp: Dhcp,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpine {
+    hostname: String,
+    loopback2: String,
+    #[serde(default)]
+    eos_image: Option<String>,
+    #[serde(default)]
+    boot_config: bool,
+    #[serde(default)]
+    fullrecover: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVm {
+    #[serde(default = "default_vm_name")]
+    name: String,
+    #[serde(default)]
+    uuid: Option<String>,
+    #[serde(default = "default_memory_mib")]
+    memory_mib: u32,
+    #[serde(default = "default_vcpus")]
+    vcpus: u32,
+    disk: String,
+    #[serde(default = "default_disk_format")]
+    disk_format: DiskFormat,
+    mac: String,
+    #[serde(default = "default_graphics")]
+    graphics: Graphics,
+    #[serde(default)]
+    emulator: Option<String>,
+    bootstrap_url: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBridge {
+    address: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEapi {
+    #[serde(default = "default_eapi_url")]
+    url: String,
+}
+
+impl Default for RawEapi {
+    fn default() -> Self {
+        RawEapi {
+            url: default_eapi_url(),
+        }
+    }
+}
+
+fn default_vm_name() -> String {
+    "ztps".into()
+}
+fn default_memory_mib() -> u32 {
+    1024
+}
+fn default_vcpus() -> u32 {
+    1
+}
+fn default_disk_format() -> DiskFormat {
+    DiskFormat::Qcow2
+}
+fn default_graphics() -> Graphics {
+    Graphics::None
+}
+fn default_eapi_url() -> String {
+    EAPI_UNIX_URL.into()
+}
+fn default_interfaces() -> Vec<String> {
+    vec!["Ethernet*".into()]
+}
+fn default_lease_time() -> Dur {
+    Dur(std::time::Duration::from_secs(86_400))
+}
+
+// ---------------------------------------------------------------- checked form
+
+/// A checked site description, made by [`Site::parse`], which validates every
+/// value: the renderers rely on that and cannot fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// Site name: names the bundle in comments and seeds the derived VM uuid.
+    pub name: String,
+    /// The first spine.
+    pub spine: Spine,
+    /// The ZTPServer VM.
+    pub vm: Vm,
+    /// Address of [`BRIDGE_NAME`] on the spine: the VM's default gateway.
+    pub bridge: Cidr,
+    /// How the agent reaches eAPI.
+    pub eapi: EapiTransport,
+    /// DHCP settings passed through to the agent config.
+    pub dhcp: Dhcp,
+}
+
+/// `[spine]`: the switch the bundle is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spine {
+    /// EOS hostname in the full startup-config.
+    pub hostname: String,
+    /// Address of `interface Loopback2`, advertised into the fabric.
+    pub loopback2: Cidr,
+    /// EOS image file name on flash (e.g. `EOS-4.32.2F.swi`), if the site names one.
+    pub eos_image: Option<String>,
+    /// Whether to ship a `boot-config` pointing at [`Spine::eos_image`]
+    /// (checked: true only with an image).
+    pub boot_config: bool,
+    /// Whether to ship an empty `fullrecover` file.
+    pub fullrecover: bool,
+}
+
+/// `[vm]`: the ZTPServer virtual machine and its libvirt domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vm {
+    /// EOS `virtual-machine` name and libvirt domain name.
+    pub name: String,
+    /// libvirt domain uuid.
+    pub uuid: Uuid,
+    /// Whether [`Vm::uuid`] was given or derived from the site and VM names.
+    pub uuid_source: UuidSource,
+    /// Memory in MiB.
+    pub memory_mib: u32,
+    /// Virtual CPUs.
+    pub vcpus: u32,
+    /// Absolute path of the disk image on the switch.
+    pub disk: String,
+    /// Format of the disk image.
+    pub disk_format: DiskFormat,
+    /// MAC address of the VM's NIC.
+    pub mac: Mac,
+    /// Graphics console.
+    pub graphics: Graphics,
+    /// Emulator path for libvirt, if the site sets one (libvirt picks its default otherwise).
+    pub emulator: Option<String>,
+    /// Full URL of the ZTPServer bootstrap (DHCP option 67).
+    pub bootstrap_url: String,
+}
+
+/// Where [`Vm::uuid`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UuidSource {
+    /// `vm.uuid` in the site.
+    Given,
+    /// Derived by [`derive_uuid`].
+    Derived,
+}
+
+/// Disk image format (libvirt `<driver type=...>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiskFormat {
+    /// QEMU copy-on-write image.
+    Qcow2,
+    /// Raw image.
+    Raw,
+}
+
+impl DiskFormat {
+    /// The libvirt name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiskFormat::Qcow2 => "qcow2",
+            DiskFormat::Raw => "raw",
+        }
+    }
+}
+
+/// Graphics console of the VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Graphics {
+    /// Serial console only.
+    None,
+    /// VNC, listening on 127.0.0.1 only.
+    Vnc,
+}
+
+/// How the agent reaches eAPI; decides the `management api http-commands` lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EapiTransport {
+    /// [`EAPI_UNIX_URL`], `protocol unix-socket`.
+    UnixSocket,
+    /// [`EAPI_HTTP_LOCAL_URL`], `protocol http localhost`.
+    HttpLocalhost,
+}
+
+impl EapiTransport {
+    /// The agent's `eapi.url`.
+    pub fn url(self) -> &'static str {
+        match self {
+            EapiTransport::UnixSocket => EAPI_UNIX_URL,
+            EapiTransport::HttpLocalhost => EAPI_HTTP_LOCAL_URL,
+        }
+    }
+
+    /// The `protocol ...` line under `management api http-commands`.
+    pub fn eos_protocol(self) -> &'static str {
+        match self {
+            EapiTransport::UnixSocket => "protocol unix-socket",
+            EapiTransport::HttpLocalhost => "protocol http localhost",
+        }
+    }
+}
+
+/// `[dhcp]`: passed through to the agent's `[dhcp]` under the same key names.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dhcp {
+    /// EOS interface names or globs that may be served.
+    #[serde(default = "default_interfaces")]
+    pub interfaces: Vec<String>,
+    /// EOS interface names or globs never served.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Lease time.
+    #[serde(default = "default_lease_time")]
+    pub lease_time: Dur,
+    /// Option 6.
+    #[serde(default)]
+    pub dns_servers: Vec<Ipv4Addr>,
+    /// Option 15.
+    #[serde(default)]
+    pub domain_name: Option<String>,
+    /// Option 42.
+    #[serde(default)]
+    pub ntp_servers: Vec<Ipv4Addr>,
+    /// Option 12 template (`{link}`, `{serial}`, `{model}`, `{mac}`).
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// `[[dhcp.link]]` pools, for links with no /31 or /30 to derive from.
+    #[serde(default, rename = "link")]
+    pub links: Vec<LinkPool>,
+}
+
+impl Default for Dhcp {
+    fn default() -> Self {
+        Dhcp {
+            interfaces: default_interfaces(),
+            exclude: Vec::new(),
+            lease_time: default_lease_time(),
+            dns_servers: Vec::new(),
+            domain_name: None,
+            ntp_servers: Vec::new(),
+            hostname: None,
+            links: Vec::new(),
+        }
+    }
+}
+
+/// An IPv4 address with a prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    /// The address.
+    pub addr: Ipv4Addr,
+    /// The prefix length, 0 to 32.
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` is in this address's subnet.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        let mask = self.mask();
+        u32::from(ip) & mask == u32::from(self.addr) & mask
+    }
+
+    /// The subnet, e.g. `10.10.10.0/24` for `10.10.10.1/24`.
+    pub fn network(&self) -> Cidr {
+        Cidr {
+            addr: Ipv4Addr::from(u32::from(self.addr) & self.mask()),
+            prefix: self.prefix,
+        }
+    }
+
+    fn mask(&self) -> u32 {
+        if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.prefix))
+        }
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// A MAC address; displays as `aa:bb:cc:dd:ee:ff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mac(pub [u8; 6]);
+
+impl Mac {
+    /// Parses `aa:bb:cc:dd:ee:ff` (either case); checks it is unicast and not zero.
+    pub fn parse(s: &str) -> Result<Mac, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let bytes: Option<Vec<u8>> = (parts.len() == 6)
+            .then(|| {
+                parts
+                    .iter()
+                    .map(|p| {
+                        (p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
+                            .then(|| u8::from_str_radix(p, 16).ok())
+                            .flatten()
+                    })
+                    .collect()
+            })
+            .flatten();
+        let Some(b) = bytes else {
+            return Err(format!(
+                "{s:?}: write six hex pairs separated by colons, e.g. \"52:54:00:12:34:56\""
+            ));
+        };
+        let mac = Mac([b[0], b[1], b[2], b[3], b[4], b[5]]);
+        if mac.0[0] & 1 == 1 {
+            return Err(format!(
+                "{s:?} is a multicast address (lowest bit of the first byte set): a NIC needs a unicast MAC"
+            ));
+        }
+        if mac.0 == [0; 6] {
+            return Err("00:00:00:00:00:00 is not a usable MAC".into());
+        }
+        Ok(mac)
+    }
+
+    /// Whether the locally administered bit is set (as for 52:54:00:xx:xx:xx).
+    pub fn is_local(&self) -> bool {
+        self.0[0] & 2 == 2
+    }
+}
+
+impl fmt::Display for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
+    }
+}
+
+/// A libvirt domain uuid; displays in the 8-4-4-4-12 lowercase form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uuid(pub [u8; 16]);
+
+impl Uuid {
+    /// Parses the 8-4-4-4-12 hex form (either case).
+    pub fn parse(s: &str) -> Result<Uuid, String> {
+        let groups: Vec<&str> = s.split('-').collect();
+        let shape_ok = groups.len() == 5
+            && groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+            && groups
+                .iter()
+                .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()));
+        if !shape_ok {
+            return Err(format!(
+                "{s:?}: write 32 hex digits as 8-4-4-4-12, e.g. \"8c5e8f5a-3f0b-4c1e-9d2a-1b2c3d4e5f60\", or leave vm.uuid out to derive one"
+            ));
+        }
+        let hex: String = groups.concat();
+        let mut b = [0u8; 16];
+        for (i, byte) in b.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+        }
+        Ok(Uuid(b))
+    }
+}
+
+impl fmt::Display for Uuid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                f.write_str("-")?;
+            }
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The uuid used when the site gives none: a name-based UUID (version 8, RFC 9562)
+/// whose 122 free bits are the first bits of
+/// SHA-256(`"ztps-flash-bundle vm uuid\0" site "\0" vm`). The same site and VM
+/// names always give the same uuid; different sites give different ones.
+pub fn derive_uuid(site_name: &str, vm_name: &str) -> Uuid {
+    let digest = Sha256::new()
+        .chain_update(b"ztps-flash-bundle vm uuid\0")
+        .chain_update(site_name.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(vm_name.as_bytes())
+        .finalize();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80; // version 8
+    b[8] = (b[8] & 0x3f) | 0x80; // RFC 9562 variant
+    Uuid(b)
+}
+
+// ---------------------------------------------------------------- errors
+
+/// One problem in a site description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteIssue {
+    /// 1-based line, if known.
+    pub line: Option<usize>,
+    /// 1-based column, if known.
+    pub column: Option<usize>,
+    /// Dotted key, e.g. `vm.mac` or `dhcp.link[0].range`.
+    pub key: String,
+    /// What is wrong and what to write instead.
+    pub message: String,
+}
+
+/// Everything wrong with a site description; displays one
+/// `file:line:column: key: message` line per problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct SiteError {
+    /// The file.
+    pub origin: String,
+    /// The problems, in file order.
+    pub issues: Vec<SiteIssue>,
+}
+
+impl fmt::Display for SiteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, issue) in self.issues.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}", self.origin)?;
+            if let Some(l) = issue.line {
+                write!(f, ":{l}")?;
+                if let Some(c) = issue.column {
+                    write!(f, ":{c}")?;
+                }
+            }
+            if issue.key.is_empty() {
+                write!(f, ": {}", issue.message)?;
+            } else {
+                write!(f, ": {}: {}", issue.key, issue.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Something allowed but probably not meant; `cargo xtask dist` prints these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// Dotted key.
+    pub key: String,
+    /// What looks wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Collects (key, message) problems and turns them into located issues.
+struct Issues<'a> {
+    loc: &'a Locator<'a>,
+    issues: Vec<SiteIssue>,
+}
+
+impl Issues<'_> {
+    fn report(&mut self, key: &str, message: String) {
+        let (line, column) = match self.loc.span_of(key) {
+            Some(span) => {
+                let (l, c) = self.loc.line_col(span.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        self.issues.push(SiteIssue {
+            line,
+            column,
+            key: key.into(),
+            message,
+        });
+    }
+
+    fn take<T>(&mut self, key: &str, r: Result<T, String>) -> Option<T> {
+        r.map_err(|m| self.report(key, m)).ok()
+    }
+
+    fn into_error(mut self, origin: &str) -> SiteError {
+        self.issues.sort_by_key(|i| i.line.unwrap_or(usize::MAX));
+        SiteError {
+            origin: origin.into(),
+            issues: self.issues,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- checks
+
+fn parse_cidr(s: &str) -> Result<Cidr, String> {
+    let (a, p) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?}: write address/prefix, e.g. \"10.10.10.1/24\""))?;
+    let addr: Ipv4Addr = a
+        .parse()
+        .map_err(|_| format!("{a:?} is not an IPv4 address"))?;
+    let prefix: u8 = p
+        .parse()
+        .ok()
+        .filter(|p| *p <= 32)
+        .ok_or_else(|| format!("prefix {p:?} must be 0 to 32"))?;
+    Ok(Cidr { addr, prefix })
+}
+
+fn check_bridge(s: &str) -> Result<Cidr, String> {
+    let c = parse_cidr(s)?;
+    if !(1..=30).contains(&c.prefix) {
+        return Err(format!(
+            "{s:?}: prefix must be 1 to 30 (the subnet holds the bridge and the VM)"
+        ));
+    }
+    if c.addr == c.network().addr {
+        return Err(format!(
+            "{s:?} is the subnet's network address; give the bridge a host address"
+        ));
+    }
+    let broadcast = Ipv4Addr::from(u32::from(c.addr) | !c.mask());
+    if c.addr == broadcast {
+        return Err(format!("{s:?} is the subnet's broadcast address"));
+    }
+    if c.addr.is_unspecified() || c.addr.is_loopback() || c.addr.is_multicast() {
+        return Err(format!("{s:?} is not a usable host address"));
+    }
+    Ok(c)
+}
+
+fn check_loopback2(s: &str) -> Result<Cidr, String> {
+    let c = if s.contains('/') {
+        parse_cidr(s)?
+    } else {
+        let addr: Ipv4Addr = s.parse().map_err(|_| {
+            format!("{s:?}: write an IPv4 address, e.g. \"10.10.10.254\" (rendered /32)")
+        })?;
+        Cidr { addr, prefix: 32 }
+    };
+    if c.addr.is_unspecified() || c.addr.is_loopback() || c.addr.is_multicast() || c.prefix == 0 {
+        return Err(format!("{s:?} is not a usable interface address"));
+    }
+    Ok(c)
+}
+
+fn check_site_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if ok {
+        Ok(s.into())
+    } else {
+        Err(format!(
+            "{s:?}: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        ))
+    }
+}
+
+fn check_hostname(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && !s.ends_with(['-', '.'])
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c));
+    if ok {
+        Ok(s.into())
+    } else {
+        Err(format!(
+            "{s:?}: a hostname has 1 to 63 letters, digits, '-' or '.', starting with a letter or digit"
+        ))
+    }
+}
+
+fn check_vm_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 32
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c));
+    if ok {
+        Ok(s.into())
+    } else {
+        Err(format!(
+            "{s:?}: 1 to 32 letters, digits, '_' or '-', starting with a letter (it is an EOS and a libvirt name)"
+        ))
+    }
+}
+
+fn check_abs_path(s: &str, what: &str) -> Result<String, String> {
+    if !s.starts_with('/') || s.ends_with('/') || s.contains("/../") || s.ends_with("/..") {
+        return Err(format!(
+            "{s:?}: write the absolute path of the {what} on the switch"
+        ));
+    }
+    if s.chars()
+        .any(|c| c.is_control() || c.is_whitespace() || "'\"<>&".contains(c))
+    {
+        return Err(format!("{s:?}: no spaces, quotes or <>& in the path"));
+    }
+    Ok(s.into())
+}
+
+fn check_eos_image(s: &str) -> Result<String, String> {
+    let ok = s.len() <= 128
+        && s.ends_with(".swi")
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
+    if ok {
+        Ok(s.into())
+    } else {
+        Err(format!(
+            "{s:?}: the file name of an EOS image on flash, e.g. \"EOS-4.32.2F.swi\" (no directory)"
+        ))
+    }
+}
+
+fn check_eapi(s: &str) -> Result<EapiTransport, String> {
+    match s {
+        EAPI_UNIX_URL => Ok(EapiTransport::UnixSocket),
+        EAPI_HTTP_LOCAL_URL | "http://127.0.0.1:8080/command-api" => {
+            Ok(EapiTransport::HttpLocalhost)
+        }
+        _ => Err(format!(
+            "{s:?}: use {EAPI_UNIX_URL:?} (protocol unix-socket, EOS 4.14.5 and later) or \
+             {EAPI_HTTP_LOCAL_URL:?} (protocol http localhost); https needs credentials, which \
+             the bundle does not carry: set them in ztps/ztps.toml by hand"
+        )),
+    }
+}
+
+/// The host of a URL if it is an IPv4 literal.
+fn url_ipv4_host(url: &str) -> Option<Ipv4Addr> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit('@').next()?;
+    let host = host_port.split(':').next()?;
+    host.parse().ok()
+}
+
+/// Maps a key of the agent config to the site key it was rendered from.
+fn site_key_for_agent_key(agent_key: &str) -> Option<String> {
+    match agent_key {
+        "dhcp.bootfile_url" => Some("vm.bootstrap_url".into()),
+        "eapi.url" | "bridge.address" | "vm.name" => Some(agent_key.into()),
+        k if k.starts_with("dhcp.") => Some(k.into()),
+        _ => None,
+    }
+}
+
+impl Site {
+    /// Parses and checks a site description; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Site, SiteError> {
+        let loc = Locator::new(text);
+        let raw: RawSite = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start);
+            let (line, column) = match offset {
+                Some(o) => {
+                    let (l, c) = loc.line_col(o);
+                    (Some(l), Some(c))
+                }
+                None => (None, None),
+            };
+            SiteError {
+                origin: origin.into(),
+                issues: vec![SiteIssue {
+                    line,
+                    column,
+                    key: offset.and_then(|o| loc.key_at(o)).unwrap_or_default(),
+                    message: e.message().trim().to_string(),
+                }],
+            }
+        })?;
+
+        let mut iss = Issues {
+            loc: &loc,
+            issues: Vec::new(),
+        };
+        let name = iss.take("name", check_site_name(&raw.name));
+        let hostname = iss.take("spine.hostname", check_hostname(&raw.spine.hostname));
+        let loopback2 = iss.take("spine.loopback2", check_loopback2(&raw.spine.loopback2));
+        let eos_image = match &raw.spine.eos_image {
+            Some(i) => iss.take("spine.eos_image", check_eos_image(i)).map(Some),
+            None => Some(None),
+        };
+        if raw.spine.boot_config && raw.spine.eos_image.is_none() {
+            iss.report(
+                "spine.boot_config",
+                "boot_config = true needs spine.eos_image (the image boot-config points at)".into(),
+            );
+        }
+        let vm_name = iss.take("vm.name", check_vm_name(&raw.vm.name));
+        let uuid = match &raw.vm.uuid {
+            Some(u) => iss
+                .take("vm.uuid", Uuid::parse(u))
+                .map(|u| (u, UuidSource::Given)),
+            None => Some((derive_uuid(&raw.name, &raw.vm.name), UuidSource::Derived)),
+        };
+        if !(128..=65_536).contains(&raw.vm.memory_mib) {
+            iss.report(
+                "vm.memory_mib",
+                format!(
+                    "{} MiB: give 128 to 65536 (the spine's memory is shared with EOS)",
+                    raw.vm.memory_mib
+                ),
+            );
+        }
+        if !(1..=32).contains(&raw.vm.vcpus) {
+            iss.report("vm.vcpus", format!("{}: give 1 to 32", raw.vm.vcpus));
+        }
+        let disk = iss.take("vm.disk", check_abs_path(&raw.vm.disk, "disk image"));
+        let mac = iss.take("vm.mac", Mac::parse(&raw.vm.mac));
+        let emulator = match &raw.vm.emulator {
+            Some(e) => iss
+                .take("vm.emulator", check_abs_path(e, "emulator"))
+                .map(Some),
+            None => Some(None),
+        };
+        let bridge = iss.take("bridge.address", check_bridge(&raw.bridge.address));
+        let eapi = iss.take("eapi.url", check_eapi(&raw.eapi.url));
+
+        if let (Some(br), Some(lo)) = (bridge, loopback2) {
+            if br.addr == lo.addr {
+                iss.report(
+                    "spine.loopback2",
+                    format!(
+                        "{} is also bridge.address: give Loopback2 its own address",
+                        lo.addr
+                    ),
+                );
+            }
+        }
+        if let Some(host) = url_ipv4_host(&raw.vm.bootstrap_url) {
+            if bridge.is_some_and(|b| b.addr == host) || loopback2.is_some_and(|l| l.addr == host) {
+                iss.report(
+                    "vm.bootstrap_url",
+                    format!("{host} is an address of the spine itself, not of the ZTPServer VM"),
+                );
+            }
+        }
+
+        let (
+            Some(name),
+            Some(hostname),
+            Some(loopback2),
+            Some(eos_image),
+            Some(vm_name),
+            Some((uuid, uuid_source)),
+            Some(disk),
+            Some(mac),
+            Some(emulator),
+            Some(bridge),
+            Some(eapi),
+        ) = (
+            name, hostname, loopback2, eos_image, vm_name, uuid, disk, mac, emulator, bridge, eapi,
+        )
+        else {
+            return Err(iss.into_error(origin));
+        };
+        if !iss.issues.is_empty() {
+            return Err(iss.into_error(origin));
+        }
+
+        let site = Site {
+            name,
+            spine: Spine {
+                hostname,
+                loopback2,
+                eos_image,
+                boot_config: raw.spine.boot_config,
+                fullrecover: raw.spine.fullrecover,
+            },
+            vm: Vm {
+                name: vm_name,
+                uuid,
+                uuid_source,
+                memory_mib: raw.vm.memory_mib,
+                vcpus: raw.vm.vcpus,
+                disk,
+                disk_format: raw.vm.disk_format,
+                mac,
+                graphics: raw.vm.graphics,
+                emulator,
+                bootstrap_url: raw.vm.bootstrap_url,
+            },
+            bridge,
+            eapi,
+            dhcp: raw.dhcp,
+        };
+
+        // Second pass: what the agent itself accepts (URL, globs, ranges, templates).
+        let agent_text = crate::render::agent_config(&site, "check");
+        if let Err(e) = Config::parse(&agent_text, crate::render::AGENT_CONFIG_PATH) {
+            for issue in e.issues {
+                match site_key_for_agent_key(&issue.key) {
+                    Some(key) => iss.report(&key, issue.message),
+                    None => iss.report(
+                        "",
+                        format!(
+                            "the rendered {e_origin} is rejected by the agent: {}: {}",
+                            issue.key,
+                            issue.message,
+                            e_origin = e.origin
+                        ),
+                    ),
+                }
+            }
+            return Err(iss.into_error(origin));
+        }
+        Ok(site)
+    }
+
+    /// Values that are allowed but probably not meant.
+    pub fn warnings(&self) -> Vec<Warning> {
+        let mut w = Vec::new();
+        let mut warn = |key: &str, message: String| {
+            w.push(Warning {
+                key: key.into(),
+                message,
+            })
+        };
+        if !self.vm.mac.is_local() {
+            warn(
+                "vm.mac",
+                format!(
+                    "{} is a globally administered (vendor) address; a locally administered one \
+                     (second-lowest bit of the first byte set, e.g. 52:54:00:xx:xx:xx) cannot clash \
+                     with real hardware",
+                    self.vm.mac
+                ),
+            );
+        }
+        let persistent = ["/mnt/flash/", "/mnt/usb1/", "/mnt/drive/"];
+        if !persistent.iter().any(|p| self.vm.disk.starts_with(p)) {
+            warn(
+                "vm.disk",
+                format!(
+                    "{} is not on /mnt/flash, /mnt/usb1 or /mnt/drive: the rest of EOS's file \
+                     system does not survive a reboot",
+                    self.vm.disk
+                ),
+            );
+        }
+        let ext = self.vm.disk.rsplit('.').next().unwrap_or_default();
+        let mismatch = match self.vm.disk_format {
+            DiskFormat::Qcow2 => matches!(ext, "raw" | "img" | "vmdk" | "vdi"),
+            DiskFormat::Raw => matches!(ext, "qcow2" | "qcow" | "vmdk" | "vdi"),
+        };
+        if mismatch {
+            warn(
+                "vm.disk_format",
+                format!(
+                    "{} with a .{ext} file name: check that the image really is {}",
+                    self.vm.disk_format.as_str(),
+                    self.vm.disk_format.as_str()
+                ),
+            );
+        }
+        if let Some(host) = url_ipv4_host(&self.vm.bootstrap_url) {
+            if !self.bridge.contains(host) {
+                warn(
+                    "vm.bootstrap_url",
+                    format!(
+                        "{host} is outside the bridge subnet {}: the VM on br0 is normally the ZTPServer",
+                        self.bridge.network()
+                    ),
+                );
+            }
+        }
+        if self.spine.fullrecover && !self.spine.boot_config {
+            warn(
+                "spine.fullrecover",
+                "fullrecover without boot_config: Aboot's USB recovery also needs a boot-config and the image".into(),
+            );
+        }
+        w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const GOOD: &str = r#"name = "lab"
+
+[spine]
+hostname = "spine1"
+loopback2 = "10.10.10.254"
+
+[vm]
+disk = "/mnt/flash/ztps.qcow2"
+mac = "52:54:00:12:34:56"
+bootstrap_url = "http://10.10.10.11:8080/bootstrap"
+
+[bridge]
+address = "10.10.10.1/24"
+"#;
+
+    fn err(text: &str) -> SiteError {
+        Site::parse(text, "site.toml").expect_err("should be rejected")
+    }
+
+    fn one(text: &str) -> SiteIssue {
+        let e = err(text);
+        assert_eq!(e.issues.len(), 1, "{e}");
+        e.issues[0].clone()
+    }
+
+    #[test]
+    fn good_site_takes_defaults() {
+        let s = Site::parse(GOOD, "site.toml").unwrap();
+        assert_eq!(s.vm.name, "ztps");
+        assert_eq!(s.vm.memory_mib, 1024);
+        assert_eq!(s.vm.disk_format, DiskFormat::Qcow2);
+        assert_eq!(s.vm.uuid_source, UuidSource::Derived);
+        assert_eq!(s.vm.uuid, derive_uuid("lab", "ztps"));
+        assert_eq!(s.spine.loopback2.to_string(), "10.10.10.254/32");
+        assert_eq!(s.eapi, EapiTransport::UnixSocket);
+        assert_eq!(s.dhcp.interfaces, vec!["Ethernet*"]);
+        assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+    }
+
+    #[test]
+    fn unknown_key_names_key_line_and_column() {
+        let text = GOOD.replace("mac = ", "macc = \"x\"\nmac = ");
+        let e = err(&text);
+        let s = e.to_string();
+        assert!(
+            s.starts_with("site.toml:9:1: vm.macc: unknown field `macc`"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_key_and_line() {
+        let text = GOOD.replace("[vm]\n", "[vm]\nmemory_mib = \"2G\"\n");
+        let i = one(&text);
+        assert_eq!(
+            (i.line, i.key.as_str()),
+            (Some(8), "vm.memory_mib"),
+            "{i:?}"
+        );
+    }
+
+    #[test]
+    fn missing_required_key_is_named() {
+        let text = GOOD.replace("disk = \"/mnt/flash/ztps.qcow2\"\n", "");
+        let i = one(&text);
+        assert!(i.message.contains("missing field `disk`"), "{i:?}");
+        assert_eq!(i.key, "vm");
+    }
+
+    #[test]
+    fn multicast_and_malformed_macs_are_rejected() {
+        let i = one(&GOOD.replace("52:54:00:12:34:56", "01:00:5e:00:00:01"));
+        assert_eq!(
+            (i.key.as_str(), i.line, i.column),
+            ("vm.mac", Some(9), Some(7))
+        );
+        assert!(i.message.contains("multicast"), "{i:?}");
+        let i = one(&GOOD.replace("52:54:00:12:34:56", "52-54-00-12-34-56"));
+        assert!(
+            i.key == "vm.mac" && i.message.contains("six hex pairs"),
+            "{i:?}"
+        );
+        let i = one(&GOOD.replace("52:54:00:12:34:56", "52:54:00:12:34:5g"));
+        assert_eq!(i.key, "vm.mac");
+    }
+
+    #[test]
+    fn vendor_mac_is_a_warning_not_an_error() {
+        let s = Site::parse(&GOOD.replace("52:54:00", "08:00:27"), "f").unwrap();
+        let w = s.warnings();
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].key, "vm.mac");
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once() {
+        let text = GOOD
+            .replace("\"spine1\"", "\"spine 1\"")
+            .replace("\"10.10.10.1/24\"", "\"10.10.10.0/24\"")
+            .replace("[vm]\n", "[vm]\nuuid = \"1234\"\nvcpus = 0\n");
+        let e = err(&text);
+        let keys: Vec<&str> = e.issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["spine.hostname", "vm.uuid", "vm.vcpus", "bridge.address"],
+            "{e}"
+        );
+        assert!(e.to_string().contains("network address"), "{e}");
+    }
+
+    #[test]
+    fn boot_config_needs_an_image() {
+        let text = GOOD.replace("[vm]\n", "boot_config = true\n\n[vm]\n");
+        let i = one(&text);
+        assert_eq!((i.key.as_str(), i.line), ("spine.boot_config", Some(7)));
+        let text = GOOD.replace("[vm]\n", "eos_image = \"/mnt/flash/EOS.swi\"\n\n[vm]\n");
+        assert_eq!(one(&text).key, "spine.eos_image");
+    }
+
+    #[test]
+    fn bootstrap_url_is_checked_by_the_agent_under_the_site_key() {
+        let i = one(&GOOD.replace("http://10.10.10.11:8080/bootstrap", "bootstrap"));
+        assert_eq!((i.key.as_str(), i.line), ("vm.bootstrap_url", Some(10)));
+        assert!(i.message.contains("not a full URL"), "{i:?}");
+        let i = one(&GOOD.replace("10.10.10.11:8080", "10.10.10.1:8080"));
+        assert!(
+            i.key == "vm.bootstrap_url" && i.message.contains("spine itself"),
+            "{i:?}"
+        );
+    }
+
+    #[test]
+    fn dhcp_errors_come_from_the_agent_under_the_same_key() {
+        let text = format!(
+            "{GOOD}\n[dhcp]\ninterfaces = [\"Ethernet*\", \"Ethernet[1-4]\"]\nlease_time = \"1 day\"\n"
+        );
+        let i = one(&text);
+        // The lease time fails in serde (first pass), before the agent sees anything.
+        assert_eq!(
+            (i.key.as_str(), i.line),
+            ("dhcp.lease_time", Some(17)),
+            "{i:?}"
+        );
+        let text = format!("{GOOD}\n[dhcp]\ninterfaces = [\"Ethernet*\", \"Ethernet[1-4]\"]\n");
+        let i = one(&text);
+        assert_eq!(
+            (i.key.as_str(), i.line),
+            ("dhcp.interfaces[1]", Some(16)),
+            "{i:?}"
+        );
+        assert_eq!(i.column, Some(28), "{i:?}");
+        let text = format!(
+            "{GOOD}\n[[dhcp.link]]\ninterface = \"Ethernet7\"\nrange = \"10.0.7.6-10.0.7.2\"\nrouter = \"10.0.7.1\"\nprefix = 29\n"
+        );
+        let i = one(&text);
+        assert_eq!(
+            (i.key.as_str(), i.line),
+            ("dhcp.link[0].range", Some(17)),
+            "{i:?}"
+        );
+        assert!(i.message.contains("after the last"), "{i:?}");
+    }
+
+    #[test]
+    fn eapi_url_must_match_a_management_api_protocol() {
+        let text = format!("{GOOD}\n[eapi]\nurl = \"https://10.0.0.1/command-api\"\n");
+        let i = one(&text);
+        assert_eq!((i.key.as_str(), i.line), ("eapi.url", Some(16)));
+        let text = format!("{GOOD}\n[eapi]\nurl = \"http://localhost:8080/command-api\"\n");
+        assert_eq!(
+            Site::parse(&text, "f").unwrap().eapi,
+            EapiTransport::HttpLocalhost
+        );
+    }
+
+    #[test]
+    fn loopback2_takes_an_optional_prefix() {
+        let s = Site::parse(
+            &GOOD.replace("\"10.10.10.254\"", "\"10.10.10.254/24\""),
+            "f",
+        )
+        .unwrap();
+        assert_eq!(s.spine.loopback2.to_string(), "10.10.10.254/24");
+        let i = one(&GOOD.replace("\"10.10.10.254\"", "\"10.10.10.1\""));
+        assert!(
+            i.key == "spine.loopback2" && i.message.contains("bridge.address"),
+            "{i:?}"
+        );
+        assert_eq!(
+            one(&GOOD.replace("\"10.10.10.254\"", "\"10.10.10\"")).key,
+            "spine.loopback2"
+        );
+    }
+
+    #[test]
+    fn toml_syntax_error_has_a_line() {
+        let i = one(&GOOD.replace("[bridge]", "[bridge"));
+        assert_eq!(i.line, Some(12), "{i:?}");
+    }
+
+    #[test]
+    fn uuid_round_trips_and_derivation_is_stable() {
+        let u = Uuid::parse("8C5E8F5A-3F0B-4C1E-9D2A-1B2C3D4E5F60").unwrap();
+        assert_eq!(u.to_string(), "8c5e8f5a-3f0b-4c1e-9d2a-1b2c3d4e5f60");
+        let d = derive_uuid("lab", "ztps");
+        assert_eq!(d, derive_uuid("lab", "ztps"));
+        assert_ne!(d, derive_uuid("lab2", "ztps"));
+        assert_ne!(d, derive_uuid("la", "bztps"));
+        let s = d.to_string();
+        assert_eq!(&s[14..15], "8", "version 8: {s}");
+        assert!("89ab".contains(&s[19..20]), "RFC 9562 variant: {s}");
+    }
+
+    #[test]
+    fn cidr_helpers() {
+        let c = parse_cidr("10.10.10.1/24").unwrap();
+        assert_eq!(c.network().to_string(), "10.10.10.0/24");
+        assert!(c.contains("10.10.10.200".parse().unwrap()));
+        assert!(!c.contains("10.10.11.1".parse().unwrap()));
+        assert_eq!(
+            url_ipv4_host("http://u:p@10.1.2.3:8080/x"),
+            Some(Ipv4Addr::new(10, 1, 2, 3))
+        );
+        assert_eq!(url_ipv4_host("tftp://ztps.example/x"), None);
+    }
+}

@@ -1,0 +1,42 @@
+//! Integration tests of the bundle, one test binary (modules below): golden
+//! files for every rendered file of two sites, the agent schema, libvirt's
+//! validator, `sha256sum -c`, and writing to disk.
+
+mod golden;
+mod tools;
+mod write;
+
+use std::path::{Path, PathBuf};
+use ztps_flash_bundle::elf::{fake_executable, Arch};
+use ztps_flash_bundle::{build, Binaries, Bundle, Site};
+
+/// Version used in rendered files, so that the goldens do not change with releases.
+pub const VERSION: &str = "0.0.0-test";
+
+/// The test sites: (golden directory name, site file).
+pub fn sites() -> Vec<(&'static str, PathBuf)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    vec![
+        ("example", dir.join("../examples/site.toml")),
+        ("pools", dir.join("tests/sites/pools.toml")),
+    ]
+}
+
+/// Minimal static executables standing in for the agent binaries.
+pub fn fake_binaries() -> Binaries {
+    Binaries {
+        i686: fake_executable(Arch::I686, None),
+        x86_64: fake_executable(Arch::X86_64, None),
+    }
+}
+
+/// Parses a site file, panicking with the site error text.
+pub fn load_site(path: &Path) -> Site {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Site::parse(&text, &path.display().to_string()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The bundle of a test site.
+pub fn bundle_of(path: &Path) -> Bundle {
+    build(&load_site(path), &fake_binaries(), VERSION).unwrap_or_else(|e| panic!("{e}"))
+}
