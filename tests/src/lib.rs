@@ -96,6 +96,7 @@ impl Drop for ChildGuard {
     }
 }
 
+pub mod capture;
 pub mod clients;
 
 /// The real `ztps-agent` binary, built (once per test process) into the same

@@ -11,29 +11,29 @@ use ztps_tests::clients::{self, Client};
 use ztps_tests::netns::{veth, Netns};
 use ztps_tests::{agent_bin, wait_until, ChildGuard};
 
-const URL_A: &str = "http://10.10.10.11:8080/bootstrap";
+pub(crate) const URL_A: &str = "http://10.10.10.11:8080/bootstrap";
 const URL_B: &str = "http://10.10.10.11:8080/bootstrap-v2";
 
-fn vendor(serial: &str) -> String {
+pub(crate) fn vendor(serial: &str) -> String {
     format!("Arista;DCS-7050SX3-48YC8;11.00;{serial}")
 }
 
-struct Leaf {
-    ns: Netns,
-    ifname: String,
+pub(crate) struct Leaf {
+    pub(crate) ns: Netns,
+    pub(crate) ifname: String,
 }
 
 /// A simulated spine: namespace, eos-sim, config, and the daemon when started.
-struct Spine {
-    ns: Netns,
-    dir: tempfile::TempDir,
+pub(crate) struct Spine {
+    pub(crate) ns: Netns,
+    pub(crate) dir: tempfile::TempDir,
     _sim: ChildGuard,
-    daemon: Option<ChildGuard>,
+    pub(crate) daemon: Option<ChildGuard>,
     starts: u32,
 }
 
 impl Spine {
-    fn new() -> Spine {
+    pub(crate) fn new() -> Spine {
         let ns = Netns::new("as");
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("control.json"), r#"{"mode":"ok"}"#).unwrap();
@@ -64,15 +64,15 @@ impl Spine {
         spine
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    fn config_path(&self) -> PathBuf {
+    pub(crate) fn config_path(&self) -> PathBuf {
         self.path("ztps.toml")
     }
 
-    fn write_config(&self, bootfile: &str, extra: &str) {
+    pub(crate) fn write_config(&self, bootfile: &str, extra: &str) {
         let d = self.dir.path().display();
         let text = format!(
             r#"[eapi]
@@ -110,7 +110,7 @@ dir = "{d}/state"
 
     /// Leaf `i` on spine port `et<i>` (10.0.<i>.0/31); the spine port is left
     /// down when `up` is false.
-    fn leaf(&self, i: u8, up: bool) -> Leaf {
+    pub(crate) fn leaf(&self, i: u8, up: bool) -> Leaf {
         let ns = Netns::new("al");
         let ifname = format!("lf{i}");
         veth(&self.ns, &format!("et{i}"), &ns, &ifname);
@@ -123,7 +123,7 @@ dir = "{d}/state"
     }
 
     /// A management port `ma1` with a leaf-like host on it.
-    fn management(&self) -> Leaf {
+    pub(crate) fn management(&self) -> Leaf {
         let ns = Netns::new("am");
         veth(&self.ns, "ma1", &ns, "mg0");
         self.ns.ip("addr add 192.168.0.1/31 dev ma1");
@@ -135,7 +135,7 @@ dir = "{d}/state"
         }
     }
 
-    fn agent(&self, args: &[&str]) -> Output {
+    pub(crate) fn agent(&self, args: &[&str]) -> Output {
         self.ns
             .cmd(agent_bin())
             .args(args)
@@ -144,12 +144,12 @@ dir = "{d}/state"
             .expect("running ztps-agent")
     }
 
-    fn boot(&self) -> Output {
+    pub(crate) fn boot(&self) -> Output {
         let cfg = self.config_path();
         self.agent(&["boot", "--config", cfg.to_str().unwrap()])
     }
 
-    fn start_daemon(&mut self) {
+    pub(crate) fn start_daemon(&mut self) {
         self.starts += 1;
         let log = self.path(&format!("daemon.{}.log", self.starts));
         let child = self
@@ -168,12 +168,12 @@ dir = "{d}/state"
         assert!(up, "daemon did not come up:\n{}", self.log());
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.path(&format!("daemon.{}.log", self.starts)))
             .unwrap_or_default()
     }
 
-    fn status(&self) -> Value {
+    pub(crate) fn status(&self) -> Value {
         let cfg = self.config_path();
         let out = self.agent(&["status", "--config", cfg.to_str().unwrap(), "--json"]);
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -185,7 +185,7 @@ dir = "{d}/state"
         })
     }
 
-    fn link_status(&self, eos: &str) -> Value {
+    pub(crate) fn link_status(&self, eos: &str) -> Value {
         self.status()["links"]
             .as_array()
             .unwrap()
@@ -195,16 +195,16 @@ dir = "{d}/state"
             .unwrap_or(Value::Null)
     }
 
-    fn set_eapi(&self, mode: &str) {
+    pub(crate) fn set_eapi(&self, mode: &str) {
         std::fs::write(self.path("control.json"), format!(r#"{{"mode":"{mode}"}}"#)).unwrap();
     }
 
-    fn client(&self, c: Client, leaf: &Leaf, class: &str) -> Option<clients::Lease> {
+    pub(crate) fn client(&self, c: Client, leaf: &Leaf, class: &str) -> Option<clients::Lease> {
         clients::run_once(c, &leaf.ns, &leaf.ifname, class, self.dir.path())
     }
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
 }
 

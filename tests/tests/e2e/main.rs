@@ -3,3 +3,4 @@
 mod agent;
 mod dhcp_server;
 mod eapi_client;
+mod faults;
