@@ -172,7 +172,10 @@ impl Daemon {
             return c.clone();
         }
         if !self.fallback_logged {
-            info!("eAPI has not answered yet: using the kernel's link state until it does");
+            warn!(
+                "eAPI has not answered since start: serving the links the kernel sees up \
+                 until it does"
+            );
             self.fallback_logged = true;
         }
         self.kernel
@@ -474,10 +477,13 @@ pub async fn run(config_path: &Path, config: Config) -> Result<()> {
         state_dir_warned: false,
         fallback_logged: false,
     };
+    // Ask EOS before the first reconcile, so the kernel fallback is used only
+    // when eAPI really is unavailable at start (the DHCP socket already runs).
+    let first = d.eapi.poll(d.config.eapi.poll_interval.0, 0).await;
     d.reconcile();
     d.publish();
 
-    let mut next_poll = Instant::now();
+    let mut next_poll = Instant::now() + first;
     let mut publish_at: Option<Instant> = None;
     let mut last_publish = Instant::now();
     let mut event_errors = 0u32;

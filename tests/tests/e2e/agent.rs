@@ -530,3 +530,29 @@ fn an_invalid_config_is_refused_with_file_line_and_key() {
     assert_eq!(st.status.code(), Some(3));
     assert!(text(&st).contains("not running"), "{}", text(&st));
 }
+
+#[test]
+fn a_daemon_started_while_eapi_is_down_serves_what_the_kernel_sees_up() {
+    let mut spine = Spine::new();
+    let leaf = spine.leaf(1, true);
+    spine.set_eapi("refuse");
+    spine.start_daemon();
+    let log = spine.log();
+    assert!(log.contains("not answering"), "{log}");
+    assert!(
+        log.contains("serving the links the kernel sees up"),
+        "{log}"
+    );
+    let lease = spine
+        .client(Client::Udhcpc, &leaf, &vendor("JPE1"))
+        .expect("served from the kernel's view while eAPI is down");
+    assert_eq!(lease.address.to_string(), "10.0.1.1");
+    spine.set_eapi("ok");
+    assert!(
+        wait_until(Duration::from_secs(40), || spine.status()["eapi"]["ok"]
+            == true),
+        "{}",
+        spine.log()
+    );
+    assert_eq!(spine.link_status("Ethernet1")["served"], true);
+}
