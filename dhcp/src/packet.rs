@@ -141,7 +141,10 @@ fn sanitize(bytes: &[u8]) -> Result<(Vec<u8>, Option<Vec<u8>>), PacketError> {
         out.extend_from_slice(value);
     }
     out.push(255);
-    if relay.as_ref().is_some_and(|r| r.is_empty() || r.len() > 255) {
+    if relay
+        .as_ref()
+        .is_some_and(|r| r.is_empty() || r.len() > 255)
+    {
         relay = None;
     }
     Ok((out, relay))

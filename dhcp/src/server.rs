@@ -230,13 +230,21 @@ impl Event {
     pub fn summary(&self) -> String {
         match self {
             Event::Offered { address, .. } => format!("OFFER {address}"),
-            Event::Acked { address, renewal: true, .. } => format!("ACK {address} (renewal)"),
+            Event::Acked {
+                address,
+                renewal: true,
+                ..
+            } => format!("ACK {address} (renewal)"),
             Event::Acked { address, .. } => format!("ACK {address}"),
             Event::Naked { reason, .. } => format!("NAK: {reason}"),
             Event::Released { address, .. } => format!("RELEASE {address}"),
             Event::Declined { address, .. } => format!("DECLINE {address}"),
             Event::Informed { address, .. } => format!("INFORM from {address}"),
-            Event::Replaced { old_serial, new_serial, .. } => format!(
+            Event::Replaced {
+                old_serial,
+                new_serial,
+                ..
+            } => format!(
                 "replaced leaf {} -> {}",
                 old_serial.as_deref().unwrap_or("?"),
                 new_serial.as_deref().unwrap_or("?")
@@ -557,7 +565,10 @@ impl Server {
             .values()
             .any(|l| l.plan.server_id() == req.msg.giaddr())
         {
-            Some(format!("relay address {} is this server's own", req.msg.giaddr()))
+            Some(format!(
+                "relay address {} is this server's own",
+                req.msg.giaddr()
+            ))
         } else {
             None
         };

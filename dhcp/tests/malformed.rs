@@ -52,13 +52,18 @@ fn server_with_state() -> Server {
         let d = valid(MessageType::Discover, mac);
         let o = s.handle(T0, ifx, &d);
         let yiaddr = o.reply.map(|r| r.payload[16..20].to_vec()).unwrap();
-        let sid = if ifx == 11 { [10, 0, 0, 0] } else { [10, 0, 7, 1] };
+        let sid = if ifx == 11 {
+            [10, 0, 0, 0]
+        } else {
+            [10, 0, 7, 1]
+        };
         let mut m = message(MessageType::Request, mac);
         m.opts_mut()
             .insert(DhcpOption::ServerIdentifier(Ipv4Addr::from(sid)));
-        m.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(
-            yiaddr[0], yiaddr[1], yiaddr[2], yiaddr[3],
-        )));
+        m.opts_mut()
+            .insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(
+                yiaddr[0], yiaddr[1], yiaddr[2], yiaddr[3],
+            )));
         s.handle(T0, ifx, &encode(&m));
     }
     s.handle(T0, 12, &valid(MessageType::Discover, 3));
@@ -107,8 +112,14 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
     // Option 53 with bad lengths, an option claiming more bytes than remain,
     // zero-length options where a value is required, no End.
     c.push(("53 with length 0".into(), with_raw_options(&[53, 0, 255])));
-    c.push(("53 with length 2".into(), with_raw_options(&[53, 2, 1, 1, 255])));
-    c.push(("53 with unknown type 99".into(), with_raw_options(&[53, 1, 99, 255])));
+    c.push((
+        "53 with length 2".into(),
+        with_raw_options(&[53, 2, 1, 1, 255]),
+    ));
+    c.push((
+        "53 with unknown type 99".into(),
+        with_raw_options(&[53, 1, 99, 255]),
+    ));
     c.push((
         "option longer than the packet".into(),
         with_raw_options(&[53, 1, 1, 60, 200, b'A', b'r']),
@@ -134,7 +145,10 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
         long.extend_from_slice(&[224, 255]);
         long.extend_from_slice(&[0xAB; 255]);
     }
-    c.push(("overlong (77 kB of options)".into(), with_raw_options(&long)));
+    c.push((
+        "overlong (77 kB of options)".into(),
+        with_raw_options(&long),
+    ));
     // Option overload (52) pointing at sname/file full of garbage.
     let mut overload = base.clone();
     overload.truncate(OPTIONS);
@@ -142,7 +156,10 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
     for b in &mut overload[44..236] {
         *b = 0xFF;
     }
-    c.push(("option overload with garbage in sname/file".into(), overload));
+    c.push((
+        "option overload with garbage in sname/file".into(),
+        overload,
+    ));
     // hlen nonsense.
     for hlen in [0u8, 17, 255] {
         let mut p = base.clone();
@@ -210,7 +227,10 @@ fn the_malformed_corpus_gets_no_reply_and_no_panic_on_any_link_in_any_state() {
         // Still serving afterwards.
         if ifindex == 12 {
             let o = s.handle(T0 + 2, 12, &valid(MessageType::Discover, 3));
-            assert!(o.reply.is_some(), "Ethernet2 still answers after the corpus");
+            assert!(
+                o.reply.is_some(),
+                "Ethernet2 still answers after the corpus"
+            );
         }
     }
 }
@@ -223,14 +243,22 @@ fn malformed_packets_are_reported_rate_limited() {
         .map(|(_, b)| s.handle(T0 + 1, 11, b).events.len())
         .sum();
     assert!(events >= 1, "at least one Malformed event");
-    assert!(events < 10, "rate-limited: {events} events for the whole corpus");
+    assert!(
+        events < 10,
+        "rate-limited: {events} events for the whole corpus"
+    );
 }
 
 #[test]
 fn files_found_by_the_fuzzers_do_not_panic() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
     let mut n = 0;
-    for sub in ["corpus/server_core", "corpus/packet_decode", "artifacts/server_core", "artifacts/packet_decode"] {
+    for sub in [
+        "corpus/server_core",
+        "corpus/packet_decode",
+        "artifacts/server_core",
+        "artifacts/packet_decode",
+    ] {
         let Ok(entries) = std::fs::read_dir(root.join(sub)) else {
             continue;
         };

@@ -45,9 +45,8 @@ impl AckCapture {
             let mut buf = vec![0u8; 4096];
             while !flag.load(Ordering::Relaxed) {
                 // SAFETY: buf is valid for writes of its length.
-                let n = unsafe {
-                    libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0)
-                };
+                let n =
+                    unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
                 if n <= 0 {
                     continue;
                 }
@@ -86,7 +85,11 @@ fn open_packet_socket(ifname: &str) -> OwnedFd {
     let proto = (libc::ETH_P_IP as u16).to_be();
     // SAFETY: plain socket(2) call; the fd is owned below.
     let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, i32::from(proto)) };
-    assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
+    assert!(
+        fd >= 0,
+        "AF_PACKET socket: {}",
+        std::io::Error::last_os_error()
+    );
     // SAFETY: fd is a fresh socket we own.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
     let ifindex = nix::net::if_::if_nametoindex(ifname).expect("capture interface");
@@ -103,7 +106,11 @@ fn open_packet_socket(ifname: &str) -> OwnedFd {
             std::mem::size_of::<libc::sockaddr_ll>() as u32,
         )
     };
-    assert!(rc == 0, "bind AF_PACKET: {}", std::io::Error::last_os_error());
+    assert!(
+        rc == 0,
+        "bind AF_PACKET: {}",
+        std::io::Error::last_os_error()
+    );
     let timeout = libc::timeval {
         tv_sec: 0,
         tv_usec: 100_000,

@@ -195,17 +195,18 @@ pub fn run_lab(args: LabArgs) -> Result<()> {
             let ifname = format!("leaf{i}");
             veth(&spine, &port, &ns, &ifname);
             let base = 2 * (u16::from(i) - 1);
-            spine.ip(&format!("addr add 10.0.{}.{}/31 dev {port}", base / 256, base % 256));
+            spine.ip(&format!(
+                "addr add 10.0.{}.{}/31 dev {port}",
+                base / 256,
+                base % 256
+            ));
             ns.ip(&format!("link set {ifname} up"));
             Leaf {
                 ns,
                 port,
                 ifname,
                 client: Client::ALL[(usize::from(i) - 1) % 3],
-                serial: format!(
-                    "JPE{:08}",
-                    20_000_000 + u32::from(i)
-                ),
+                serial: format!("JPE{:08}", 20_000_000 + u32::from(i)),
             }
         })
         .collect();
@@ -292,11 +293,7 @@ pub fn run_lab(args: LabArgs) -> Result<()> {
                 }
                 let t0 = Instant::now();
                 spine.ip(&format!("link set {} up", leaf.port));
-                let class = format!(
-                    "Arista;{};11.00;{}",
-                    models[i % models.len()],
-                    leaf.serial
-                );
+                let class = format!("Arista;{};11.00;{}", models[i % models.len()], leaf.serial);
                 let lease = clients::run_once(leaf.client, &leaf.ns, &leaf.ifname, &class, dir);
                 results.lock().unwrap()[i] = Some(LeafResult {
                     lease,

@@ -32,10 +32,7 @@ fn perfdhcp_client(spine: &Spine) -> Netns {
 }
 
 fn class_hex(serial: &str) -> String {
-    vendor(serial)
-        .bytes()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    vendor(serial).bytes().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A small xorshift, seeded from the clock and printed, so a failure can be replayed.
@@ -125,7 +122,11 @@ fn kill_9_at_random_moments_under_perfdhcp_load_loses_no_acked_lease() {
         leases.len()
     );
     assert!(kills >= 4, "killed {kills} times");
-    assert!(acks.len() > 300, "too few ACKs ({}) to mean anything", acks.len());
+    assert!(
+        acks.len() > 300,
+        "too few ACKs ({}) to mean anything",
+        acks.len()
+    );
     let mut lost = Vec::new();
     for a in &acks {
         match by_mac.get(a.mac.as_str()) {
@@ -163,21 +164,33 @@ fn a_damaged_lease_file_is_set_aside_and_every_valid_lease_kept() {
     std::fs::write(&path, &damaged).unwrap();
     spine.start_daemon();
     let log = spine.log();
-    assert!(log.contains("was damaged") && log.contains("moved the original"), "{log}");
+    assert!(
+        log.contains("was damaged") && log.contains("moved the original"),
+        "{log}"
+    );
     assert!(log.contains("loaded 2 lease(s)"), "{log}");
     let aside: Vec<_> = std::fs::read_dir(spine.dir.path())
         .unwrap()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().contains("leases.json.damaged-"))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .contains("leases.json.damaged-")
+        })
         .collect();
     assert_eq!(aside.len(), 1, "the damaged file is kept aside");
     assert_eq!(std::fs::read_to_string(aside[0].path()).unwrap(), damaged);
     let st = spine.status();
     assert!(
-        st["lease_file_problem"].as_str().unwrap_or("").contains("damaged"),
+        st["lease_file_problem"]
+            .as_str()
+            .unwrap_or("")
+            .contains("damaged"),
         "{st:#}"
     );
-    assert!(wait_until(Duration::from_secs(5), || spine.status()["active_leases"] == 2));
+    assert!(wait_until(Duration::from_secs(5), || spine.status()
+        ["active_leases"]
+        == 2));
     // And it serves on.
     let again = spine.client(Client::Dhclient, &a, &vendor("JPEA")).unwrap();
     assert_eq!(again.address.to_string(), "10.0.1.1");
@@ -212,10 +225,15 @@ fn a_full_disk_withholds_new_acks_keeps_renewals_and_recovers() {
     let mut spine = Spine::new();
     let tiny = Tmpfs::mount(spine.path("tiny"), "256k");
     spine.write_config(crate::agent::URL_A, POOL_LINK);
-    let cfg = std::fs::read_to_string(spine.config_path()).unwrap().replace(
-        &format!("lease_file = \"{}\"", spine.path("leases.json").display()),
-        &format!("lease_file = \"{}\"", spine.path("tiny/leases.json").display()),
-    );
+    let cfg = std::fs::read_to_string(spine.config_path())
+        .unwrap()
+        .replace(
+            &format!("lease_file = \"{}\"", spine.path("leases.json").display()),
+            &format!(
+                "lease_file = \"{}\"",
+                spine.path("tiny/leases.json").display()
+            ),
+        );
     std::fs::write(spine.config_path(), cfg).unwrap();
     let burst = perfdhcp_client(&spine);
     let a = spine.leaf(2, true);
@@ -232,14 +250,18 @@ fn a_full_disk_withholds_new_acks_keeps_renewals_and_recovers() {
     ));
     let out = burst
         .cmd("timeout")
-        .args(["20", "perfdhcp", "-4", "-l", "pf0", "-r", "100", "-R", "200", "-n", "200"])
+        .args([
+            "20", "perfdhcp", "-4", "-l", "pf0", "-r", "100", "-R", "200", "-n", "200",
+        ])
         .arg(format!("-o60,{}", class_hex("JPEBURST")))
         .arg("10.64.0.1")
         .output()
         .expect("perfdhcp");
     let _ = out;
     assert!(
-        wait_until(Duration::from_secs(10), || spine.log().contains("withholding ACKs")),
+        wait_until(Duration::from_secs(10), || spine
+            .log()
+            .contains("withholding ACKs")),
         "{}",
         spine.log()
     );
@@ -252,7 +274,11 @@ fn a_full_disk_withholds_new_acks_keeps_renewals_and_recovers() {
         .client(Client::Udhcpc, &a, &vendor("JPEA"))
         .expect("renewal of a stored lease answered on a full disk");
     assert_eq!(renewed.address.to_string(), "10.0.2.1");
-    assert_eq!(spine.log().matches("withholding ACKs").count(), 1, "logged once");
+    assert_eq!(
+        spine.log().matches("withholding ACKs").count(),
+        1,
+        "logged once"
+    );
     assert!(spine.status()["lease_file_problem"]
         .as_str()
         .unwrap_or("")
@@ -292,7 +318,9 @@ fn a_flood_of_random_macs_keeps_memory_bounded_and_real_leaves_served() {
     let before = rss_kib(pid, "VmRSS:");
     let perf = flood
         .cmd("perfdhcp")
-        .args(["-4", "-l", "pf0", "-i", "-r", "3000", "-R", "1000000", "-p", "8"])
+        .args([
+            "-4", "-l", "pf0", "-i", "-r", "3000", "-R", "1000000", "-p", "8",
+        ])
         .arg(format!("-o60,{}", class_hex("JPEFLOOD")))
         .arg("10.64.0.1")
         .stdout(Stdio::null())
@@ -309,7 +337,10 @@ fn a_flood_of_random_macs_keeps_memory_bounded_and_real_leaves_served() {
     let peak = rss_kib(pid, "VmHWM:");
     let offered = spine.log().matches("OFFER").count();
     eprintln!("RSS before {before} KiB, peak {peak} KiB; {offered} OFFER lines logged");
-    assert!(offered > 1000, "the flood reached the server ({offered} offers)");
+    assert!(
+        offered > 1000,
+        "the flood reached the server ({offered} offers)"
+    );
     assert!(
         peak < before + 16 * 1024,
         "memory grew from {before} KiB to {peak} KiB under the flood"
@@ -334,11 +365,17 @@ fn fastcli_hanging_past_its_timeout_is_killed_and_reported() {
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("vm-restart   FAILED"), "{t}");
-    assert!(t.contains("did not finish") || t.contains("timed out") || t.contains("timeout"), "{t}");
+    assert!(
+        t.contains("did not finish") || t.contains("timed out") || t.contains("timeout"),
+        "{t}"
+    );
     // 2 attempts x 3 s timeout + 2 s backoff, well under a minute.
     assert!(took < Duration::from_secs(30), "bounded: took {took:?}");
     // The bridge and forwarding were still done.
-    assert!(t.contains("bridge       ok") && t.contains("forwarding   ok"), "{t}");
+    assert!(
+        t.contains("bridge       ok") && t.contains("forwarding   ok"),
+        "{t}"
+    );
 }
 
 #[test]
@@ -352,7 +389,9 @@ fn a_slow_eapi_is_an_outage_and_serving_continues() {
     )
     .unwrap();
     assert!(
-        wait_until(Duration::from_secs(15), || spine.log().contains("did not answer within")),
+        wait_until(Duration::from_secs(15), || spine
+            .log()
+            .contains("did not answer within")),
         "{}",
         spine.log()
     );
