@@ -7,6 +7,7 @@
 //! touches the system; checks that need the system (does the interface exist?)
 //! belong to the daemon, which reports them in status.
 
+use crate::locate::Locator;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -435,32 +436,25 @@ impl Config {
 
     /// Parses and checks config text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let loc = Locator::new(text);
         let config: Config = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|s| line_col(text, s.start))
-                .map(|(l, c)| (Some(l), Some(c)))
-                .unwrap_or((None, None));
-            let message = e.message().trim().to_string();
-            let key = key_at(text, line).unwrap_or_default();
+            let at = e.span().map(|s| s.start);
             ConfigError {
                 origin: origin.into(),
                 issues: vec![ConfigIssue {
-                    line,
-                    column,
-                    key,
-                    message,
+                    line: at.map(|o| loc.line_col(o).0),
+                    column: at.map(|o| loc.line_col(o).1),
+                    key: at.and_then(|o| loc.key_at(o)).unwrap_or_default(),
+                    message: e.message().trim().to_string(),
                 }],
             }
         })?;
         let mut issues = Vec::new();
         config.check(&mut |key: &str, message: String| {
-            let (line, column) = locate(text, key)
-                .map(|(l, c)| (Some(l), Some(c)))
-                .unwrap_or((None, None));
+            let at = loc.span_of(key).map(|s| loc.line_col(s.start));
             issues.push(ConfigIssue {
-                line,
-                column,
+                line: at.map(|(l, _)| l),
+                column: at.map(|(_, c)| c),
                 key: key.into(),
                 message,
             });
@@ -782,106 +776,6 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
         pi += 1;
     }
     pi == p.len()
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
-    (line, col)
-}
-
-/// The dotted key defined on `line` (1-based), from the table headers above it.
-fn key_at(text: &str, line: Option<usize>) -> Option<String> {
-    let line = line?;
-    let mut table = String::new();
-    let mut counts: std::collections::HashMap<String, usize> = Default::default();
-    for (i, l) in text.lines().enumerate() {
-        let t = strip_comment(l).trim();
-        if let Some(h) = t.strip_prefix("[[").and_then(|r| r.strip_suffix("]]")) {
-            let n = counts.entry(h.trim().to_string()).or_insert(0);
-            table = format!("{}[{}]", h.trim(), *n);
-            *n += 1;
-        } else if let Some(h) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-            table = h.trim().to_string();
-        }
-        if i + 1 == line {
-            if let Some((k, _)) = t.split_once('=') {
-                let k = k.trim().trim_matches('"');
-                return Some(if table.is_empty() {
-                    k.to_string()
-                } else {
-                    format!("{table}.{k}")
-                });
-            }
-            return (!table.is_empty()).then_some(table);
-        }
-    }
-    None
-}
-
-/// Finds the line and column of a dotted key like `dhcp.link[1].range` or
-/// `dhcp.interfaces[0]` by scanning table headers and `key =` lines.
-fn locate(text: &str, key: &str) -> Option<(usize, usize)> {
-    // Split "dhcp.link[1].range" into table path "dhcp.link[1]" and leaf "range";
-    // a trailing [i] on the leaf (array element) is dropped: the key's line is enough.
-    let key_no_index = match key.rfind('[') {
-        Some(i) if key.ends_with(']') && !key[i..].contains('.') => &key[..i],
-        _ => key,
-    };
-    let (table, leaf) = match key_no_index.rsplit_once('.') {
-        Some((t, l)) => (t.to_string(), l),
-        None => (String::new(), key_no_index),
-    };
-    let mut current = String::new();
-    let mut counts: std::collections::HashMap<String, usize> = Default::default();
-    let mut table_line = None;
-    for (i, l) in text.lines().enumerate() {
-        let t = strip_comment(l).trim();
-        if let Some(h) = t.strip_prefix("[[").and_then(|r| r.strip_suffix("]]")) {
-            let n = counts.entry(h.trim().to_string()).or_insert(0);
-            current = format!("{}[{}]", h.trim(), *n);
-            *n += 1;
-            if current == table {
-                table_line = Some(i + 1);
-            }
-            continue;
-        }
-        if let Some(h) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-            current = h.trim().to_string();
-            if current == table {
-                table_line = Some(i + 1);
-            }
-            continue;
-        }
-        if current == table {
-            if let Some((k, _)) = t.split_once('=') {
-                if k.trim().trim_matches('"') == leaf {
-                    let col = l.find(leaf).map(|c| c + 1).unwrap_or(1);
-                    return Some((i + 1, col));
-                }
-            }
-        }
-    }
-    table_line.map(|l| (l, 1))
-}
-
-fn strip_comment(l: &str) -> &str {
-    // Good enough for config files: a '#' outside a string starts a comment.
-    let mut in_str = false;
-    for (i, c) in l.char_indices() {
-        match c {
-            '"' => in_str = !in_str,
-            '#' if !in_str => return &l[..i],
-            _ => {}
-        }
-    }
-    l
 }
 
 #[cfg(test)]

@@ -10,5 +10,6 @@ pub mod boot;
 pub mod config;
 pub mod daemon;
 pub mod links;
+pub mod locate;
 pub mod logging;
 pub mod status;

@@ -17,7 +17,6 @@
 
 pub mod bundle;
 pub mod elf;
-mod locate;
 pub mod render;
 pub mod site;
 

@@ -9,12 +9,12 @@
 //! config and running the agent's own parser on it, so that the site accepts
 //! exactly what the agent accepts; its errors are reported under the site's key.
 
-use crate::locate::Locator;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::net::Ipv4Addr;
 use ztps_agent::config::{Config, Dur, LinkPool};
+use ztps_agent::locate::Locator;
 
 /// The Linux bridge the VM's NIC is attached to (the agent's `bridge.name`).
 pub const BRIDGE_NAME: &str = "br0";
@@ -447,51 +447,13 @@ pub fn derive_uuid(site_name: &str, vm_name: &str) -> Uuid {
 
 // ---------------------------------------------------------------- errors
 
-/// One problem in a site description.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SiteIssue {
-    /// 1-based line, if known.
-    pub line: Option<usize>,
-    /// 1-based column, if known.
-    pub column: Option<usize>,
-    /// Dotted key, e.g. `vm.mac` or `dhcp.link[0].range`.
-    pub key: String,
-    /// What is wrong and what to write instead.
-    pub message: String,
-}
+/// One problem in a site description: the agent's config issue type, so both
+/// files report problems the same way (`file:line:column: key: message`).
+pub type SiteIssue = ztps_agent::config::ConfigIssue;
 
 /// Everything wrong with a site description; displays one
 /// `file:line:column: key: message` line per problem.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct SiteError {
-    /// The file.
-    pub origin: String,
-    /// The problems, in file order.
-    pub issues: Vec<SiteIssue>,
-}
-
-impl fmt::Display for SiteError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, issue) in self.issues.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{}", self.origin)?;
-            if let Some(l) = issue.line {
-                write!(f, ":{l}")?;
-                if let Some(c) = issue.column {
-                    write!(f, ":{c}")?;
-                }
-            }
-            if issue.key.is_empty() {
-                write!(f, ": {}", issue.message)?;
-            } else {
-                write!(f, ": {}: {}", issue.key, issue.message)?;
-            }
-        }
-        Ok(())
-    }
-}
+pub type SiteError = ztps_agent::config::ConfigError;
 
 /// Something allowed but probably not meant; `cargo xtask dist` prints these.
 #[derive(Debug, Clone, PartialEq, Eq)]

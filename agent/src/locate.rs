@@ -1,6 +1,6 @@
 //! Where a dotted key (`dhcp.link[1].range`) sits in TOML text, and which key
-//! sits at a byte offset: so that every site error names a key and, where the
-//! text has it, a line and column. Uses the spans of toml's own parser rather
+//! sits at a byte offset: so that every config (and flash-bundle site) error
+//! names a key and, where the text has it, a line and column. Uses the spans of toml's own parser rather
 //! than scanning lines, so inline tables, dotted keys and arrays all work.
 
 use std::ops::Range;
@@ -8,7 +8,7 @@ use toml::de::{DeArray, DeTable, DeValue};
 use toml::Spanned;
 
 /// The parsed shape of a TOML text with spans, for lookups in both directions.
-pub(crate) struct Locator<'i> {
+pub struct Locator<'i> {
     text: &'i str,
     root: Option<Spanned<DeTable<'i>>>,
 }
@@ -49,7 +49,7 @@ fn contains(span: &Range<usize>, offset: usize) -> bool {
 
 impl<'i> Locator<'i> {
     /// Parses `text`; a text that does not parse gives a locator that finds nothing.
-    pub(crate) fn new(text: &'i str) -> Self {
+    pub fn new(text: &'i str) -> Self {
         Locator {
             text,
             root: DeTable::parse(text).ok(),
@@ -57,7 +57,7 @@ impl<'i> Locator<'i> {
     }
 
     /// 1-based (line, column) of a byte offset.
-    pub(crate) fn line_col(&self, offset: usize) -> (usize, usize) {
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let mut offset = offset.min(self.text.len());
         while !self.text.is_char_boundary(offset) {
             offset -= 1;
@@ -70,7 +70,7 @@ impl<'i> Locator<'i> {
 
     /// The span of the value of `path` (or of its key, for tables); for a key
     /// that is not in the text, the span of the nearest enclosing key that is.
-    pub(crate) fn span_of(&self, path: &str) -> Option<Range<usize>> {
+    pub fn span_of(&self, path: &str) -> Option<Range<usize>> {
         let root = self.root.as_ref()?;
         let mut best: Option<Range<usize>> = None;
         let mut table: Option<&DeTable<'_>> = Some(root.get_ref());
@@ -111,7 +111,7 @@ impl<'i> Locator<'i> {
 
     /// The dotted key at a byte offset (the deepest one whose key or value
     /// covers it), e.g. `vm.mac` or `dhcp.link[0].prefix`.
-    pub(crate) fn key_at(&self, offset: usize) -> Option<String> {
+    pub fn key_at(&self, offset: usize) -> Option<String> {
         let root = self.root.as_ref()?;
         find_in_table(root.get_ref(), "", offset)
     }
