@@ -32,6 +32,9 @@ use ztps_dhcp::service::{unix_now, CommitStats};
 use ztps_dhcp::{DhcpSocket, Event, LeaseStore, ServedLink, Server, Service};
 use ztps_eapi::{Credentials, EapiClient, EapiConfig, EapiError};
 
+/// Longest time between two status writes when nothing changes.
+const HEARTBEAT: Duration = Duration::from_secs(30);
+
 /// Builds the eAPI client the config describes.
 pub fn eapi_client(config: &Config) -> Result<EapiClient, EapiError> {
     let credentials = match (&config.eapi.user, &config.eapi.password_file) {
@@ -161,6 +164,8 @@ struct Daemon {
     lease_file_problem: Option<String>,
     state_dir_warned: bool,
     fallback_logged: bool,
+    /// The last status written (volatile fields cleared) and when.
+    last_published: Option<(Status, std::time::Instant)>,
 }
 
 impl Daemon {
@@ -299,8 +304,21 @@ impl Daemon {
         }
     }
 
+    /// Writes status.json if anything an operator would see changed, or at
+    /// least every [`HEARTBEAT`] so `status` can tell a live daemon's file.
     fn publish(&mut self) {
         let s = self.status();
+        let mut key = s.clone();
+        key.updated = 0;
+        key.eapi.last_success = None;
+        let due = self
+            .last_published
+            .as_ref()
+            .is_none_or(|(k, at)| *k != key || at.elapsed() >= HEARTBEAT);
+        if !due {
+            return;
+        }
+        self.last_published = Some((key, std::time::Instant::now()));
         if let Err(e) = status::publish(&self.config.state.dir, &s) {
             if !self.state_dir_warned {
                 warn!(
@@ -476,6 +494,7 @@ pub async fn run(config_path: &Path, config: Config) -> Result<()> {
         lease_file_problem,
         state_dir_warned: false,
         fallback_logged: false,
+        last_published: None,
     };
     // Ask EOS before the first reconcile, so the kernel fallback is used only
     // when eAPI really is unavailable at start (the DHCP socket already runs).
@@ -568,6 +587,7 @@ pub async fn run(config_path: &Path, config: Config) -> Result<()> {
         ),
         Err(e) => error!("DHCP service ended abnormally: {e}"),
     }
+    d.last_published = None;
     d.publish();
     Ok(())
 }

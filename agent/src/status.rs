@@ -256,16 +256,17 @@ pub fn render_table(s: &Status, now: u64) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "ztps-agent {} daemon pid {}, up {}, config {}",
+        "ztps-agent {} daemon pid {}, up {}, config {} (status as of {} ago)",
         s.version,
         s.pid,
         human_duration(now.saturating_sub(s.started)),
-        s.config.display()
+        s.config.display(),
+        human_duration(now.saturating_sub(s.updated))
     );
     let eapi = if s.eapi.ok {
         format!(
-            "ok (last answer {} ago)",
-            human_duration(now.saturating_sub(s.eapi.last_success.unwrap_or(now)))
+            "ok since {} ago",
+            human_duration(now.saturating_sub(s.eapi.since))
         )
     } else {
         format!(
