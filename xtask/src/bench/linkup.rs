@@ -168,6 +168,7 @@ pub fn run_once(
     let first_discover_s = after.first().map(|t| t - t0);
     let probe_offer_s = super::probe::link_up_to_offer(
         &probe_leaf,
+        &links[4].leaf_ifname(),
         client::VENDOR_CLASS,
         || {
             let t0 = now_f64();

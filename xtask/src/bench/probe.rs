@@ -64,12 +64,14 @@ fn is_offer_for(reply: &[u8], mac: [u8; 6]) -> bool {
 /// OFFER, or an error after `timeout`.
 pub fn link_up_to_offer(
     ns: &Netns,
+    ifname: &str,
     vendor_class: &str,
     raise: impl FnOnce() -> Result<f64>,
     timeout: Duration,
 ) -> Result<f64> {
     let path = format!("/var/run/netns/{}", ns.name());
     let class = vendor_class.to_string();
+    let ifname = std::ffi::OsString::from(ifname);
     let mac = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x05];
     let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
     let prober = std::thread::spawn(move || -> Result<Option<f64>> {
@@ -79,6 +81,10 @@ pub fn link_up_to_offer(
                 .context("entering the probe namespace")?;
             let s = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68))
                 .context("binding UDP 68 in the probe namespace")?;
+            // Bound to the leaf's interface: a send to 255.255.255.255 then leaves
+            // by it; without, the namespace has no route for it (ENETUNREACH).
+            nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::BindToDevice, &ifname)
+                .context("SO_BINDTODEVICE")?;
             s.set_broadcast(true)?;
             s.set_read_timeout(Some(Duration::from_millis(2)))?;
             Ok(s)
@@ -99,8 +105,13 @@ pub fn link_up_to_offer(
         let mut xid = 0x5eed_0000u32;
         while Instant::now() < deadline {
             xid = xid.wrapping_add(1);
-            // While the link is down the send fails or goes nowhere: keep going.
-            let _ = sock.send_to(&discover(xid, mac, &class), to);
+            // While the link is down the send fails (ENETDOWN) or goes nowhere:
+            // keep going; any other error is a broken probe.
+            if let Err(e) = sock.send_to(&discover(xid, mac, &class), to) {
+                if !matches!(e.raw_os_error(), Some(libc::ENETDOWN) | Some(libc::ENOBUFS)) {
+                    bail!("probe send: {e}");
+                }
+            }
             let next = Instant::now() + INTERVAL;
             while Instant::now() < next {
                 if let Ok(n) = sock.recv(&mut buf) {
