@@ -16,3 +16,7 @@ pub mod http;
 pub mod image;
 pub mod lifecycle;
 pub mod script;
+
+/// The body of every response this service sends: whole buffers for configs
+/// and scripts, a bounded stream for the image.
+pub type ResponseBody = http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>;
