@@ -1,11 +1,12 @@
 //! Project automation, in Rust so that nothing but cargo is needed:
-//! `cargo xtask test | deps | dist | lab | bench`.
+//! `cargo xtask test | deps | dist | lab | bench`
+//! (lab and bench are binaries of the `ztps-bench` crate; xtask installs what
+//! they need and runs them).
 
-mod bench;
 mod deps;
 mod dist;
-mod lab;
 mod test;
+mod tools;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -41,10 +42,22 @@ enum Command {
         #[arg(long, default_value = "dist")]
         out: PathBuf,
     },
-    /// Run a simulated spine and leaves in network namespaces and show them provisioned.
-    Lab(lab::LabArgs),
-    /// Benchmark ztps-agent against ISC dhcpd, Kea and dnsmasq; writes BENCHMARKS.md.
-    Bench(bench::BenchArgs),
+    /// Run a simulated spine and leaves in network namespaces and show them
+    /// provisioned (`cargo xtask lab --help` for its options).
+    #[command(disable_help_flag = true)]
+    Lab {
+        /// Passed through to the `lab` binary of `ztps-bench`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// Benchmark ztps-agent against ISC dhcpd, Kea and dnsmasq; writes
+    /// BENCHMARKS.md (`cargo xtask bench --help` for its options).
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// Passed through to the `bench` binary of `ztps-bench`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -53,7 +66,7 @@ fn main() -> anyhow::Result<()> {
         Command::Test { args } => std::process::exit(test::run(&args)?),
         Command::Deps => test::install(),
         Command::Dist { site, out } => dist::run(&site, &out),
-        Command::Lab(args) => lab::run_lab(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Lab { args } => std::process::exit(tools::run(tools::Tool::Lab, &args)?),
+        Command::Bench { args } => std::process::exit(tools::run(tools::Tool::Bench, &args)?),
     }
 }
