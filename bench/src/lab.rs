@@ -25,9 +25,9 @@ use ztps_tests::{wait_until, ChildGuard};
 const TARGET: &str = "i686-unknown-linux-musl";
 const BOOTFILE: &str = "http://10.10.10.11:8080/bootstrap";
 
-/// Options of `cargo xtask lab`.
+/// A simulated spine and leaves in network namespaces, provisioned live.
 #[derive(clap::Parser)]
-#[command(name = "cargo xtask lab")]
+#[command(name = "cargo xtask lab", bin_name = "cargo xtask lab")]
 struct LabArgs {
     /// Number of leaves (1 to 32).
     #[arg(long, default_value_t = 4)]

@@ -1,10 +1,11 @@
 //! Project automation, in Rust so that nothing but cargo is needed:
-//! `cargo xtask test | deps | dist | lab | bench`
+//! `cargo xtask test | deps | msrv | dist | lab | bench`
 //! (lab and bench are binaries of the `ztps-bench` crate; xtask installs what
 //! they need and runs them).
 
 mod deps;
 mod dist;
+mod msrv;
 mod test;
 mod tools;
 mod util;
@@ -33,6 +34,9 @@ enum Command {
     /// Install the Debian packages and rustup targets the tests use and this
     /// machine lacks (what `test` does before running the tests).
     Deps,
+    /// Check that the workspace's rust-version is exactly what the lock file
+    /// needs, and print it.
+    Msrv,
     /// Build the flash bundle: static binaries, config, libvirt XML, startup-config.
     Dist {
         /// Site description (see examples/site.toml).
@@ -65,6 +69,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Test { args } => std::process::exit(test::run(&args)?),
         Command::Deps => test::install(),
+        Command::Msrv => msrv::run(),
         Command::Dist { site, out } => dist::run(&site, &out),
         Command::Lab { args } => std::process::exit(tools::run(tools::Tool::Lab, &args)?),
         Command::Bench { args } => std::process::exit(tools::run(tools::Tool::Bench, &args)?),

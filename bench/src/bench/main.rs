@@ -47,9 +47,9 @@ fn main() -> Result<()> {
 const I686: &str = "i686-unknown-linux-musl";
 const X86_64: &str = "x86_64-unknown-linux-musl";
 
-/// `cargo xtask bench` options.
+/// ztps-agent against ISC dhcpd, Kea and dnsmasq, side by side; writes BENCHMARKS.md.
 #[derive(clap::Parser)]
-#[command(name = "cargo xtask bench")]
+#[command(name = "cargo xtask bench", bin_name = "cargo xtask bench")]
 struct BenchArgs {
     /// Runs of each workload per server; medians are reported [default: 5, or 1
     /// with --quick].
