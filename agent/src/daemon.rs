@@ -16,6 +16,7 @@
 //! rebound, no lease is touched.
 
 use crate::config::Config;
+use crate::dhcp_config::server_config;
 use crate::links::{plan_links, KernelView, LinkView};
 use crate::status::{self, EventStatus, Status};
 use anyhow::{Context, Result};
@@ -37,22 +38,23 @@ const HEARTBEAT: Duration = Duration::from_secs(30);
 
 /// Builds the eAPI client the config describes.
 pub fn eapi_client(config: &Config) -> Result<EapiClient, EapiError> {
-    let credentials = match (&config.eapi.user, &config.eapi.password_file) {
-        (Some(user), Some(file)) => {
+    let credentials = match &config.eapi.credentials {
+        Some(c) => {
+            let file = &c.password_file;
             let text = std::fs::read_to_string(file).map_err(|e| EapiError::Credentials {
                 path: file.clone(),
                 reason: e.to_string(),
             })?;
             Some(Credentials {
-                user: user.clone(),
+                user: c.user.to_string(),
                 password: text.lines().next().unwrap_or("").to_string(),
             })
         }
-        _ => None,
+        None => None,
     };
     EapiClient::new(&EapiConfig {
-        url: config.eapi.url.clone(),
-        timeout: config.eapi.timeout.0,
+        url: config.eapi.url.to_string(),
+        timeout: config.eapi.timeout,
         credentials,
     })
 }
@@ -357,10 +359,17 @@ impl Daemon {
                         }
                     }
                 }
+                let server_config = match server_config(&new) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        error!("SIGHUP: {e}; config not reloaded");
+                        return;
+                    }
+                };
                 self.server
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .set_config(new.server_config());
+                    .set_config(server_config);
                 // Settings that need a restart stay as they are until then.
                 let mut new = new;
                 new.dhcp.lease_file = self.config.dhcp.lease_file.clone();
@@ -370,7 +379,11 @@ impl Daemon {
                 info!(
                     "SIGHUP: config reloaded from {} (bootfile {})",
                     self.config_path.display(),
-                    self.config.dhcp.bootfile_url
+                    self.config
+                        .dhcp
+                        .bootfile_url
+                        .as_ref()
+                        .map_or("per link, ztp.serve", |u| u.as_str())
                 );
                 self.reconcile();
             }
@@ -429,7 +442,7 @@ pub async fn run(config_path: &Path, config: Config) -> Result<()> {
         leases.len(),
         config.dhcp.lease_file.display()
     );
-    let mut server = Server::new(config.server_config());
+    let mut server = Server::new(server_config(&config)?);
     server.load_leases(leases);
     let server = Arc::new(Mutex::new(server));
 
@@ -498,7 +511,7 @@ pub async fn run(config_path: &Path, config: Config) -> Result<()> {
     };
     // Ask EOS before the first reconcile, so the kernel fallback is used only
     // when eAPI really is unavailable at start (the DHCP socket already runs).
-    let first = d.eapi.poll(d.config.eapi.poll_interval.0, 0).await;
+    let first = d.eapi.poll(d.config.eapi.poll_interval, 0).await;
     d.reconcile();
     d.publish();
 
@@ -546,7 +559,7 @@ pub async fn run(config_path: &Path, config: Config) -> Result<()> {
                 }
             },
             _ = tokio::time::sleep_until(next_poll) => {
-                let interval = d.config.eapi.poll_interval.0;
+                let interval = d.config.eapi.poll_interval;
                 let delay = d.eapi.poll(interval, d.served.len()).await;
                 next_poll = Instant::now() + delay;
                 reconcile = true;
