@@ -110,33 +110,18 @@ fn digest_is_sha256_and_cached_by_size_and_mtime() {
         // Same size, same mtime, same inode: the cache answers (the old sum).
         let second = pattern(first.len(), 2);
         std::fs::write(&path, &second).unwrap();
-        File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(mtime)
-            .unwrap();
+        set_mtime(&path, mtime);
         assert_eq!(store.digest().await.unwrap(), d);
 
         // A new mtime: recomputed.
         let later = mtime + Duration::from_secs(10);
-        File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(later)
-            .unwrap();
+        set_mtime(&path, later);
         let d2 = store.digest().await.unwrap();
         assert_eq!(d2.sha256_hex, hex(&Sha256::digest(&second)));
 
         // A new size: recomputed.
         std::fs::write(&path, b"short").unwrap();
-        File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(later)
-            .unwrap();
+        set_mtime(&path, later);
         let d3 = store.digest().await.unwrap();
         assert_eq!(
             (d3.size, d3.sha256_hex),
@@ -161,6 +146,11 @@ async fn futures_join(store: &ImageStore, n: usize) -> Vec<ImageDigest> {
         out.push(t.await.unwrap());
     }
     out
+}
+
+fn set_mtime(path: &Path, mtime: SystemTime) {
+    let file = File::options().write(true).open(path).unwrap();
+    file.set_modified(mtime).unwrap();
 }
 
 fn hex(bytes: &[u8]) -> String {
