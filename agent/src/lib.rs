@@ -13,3 +13,4 @@ pub mod dhcp_config;
 pub mod links;
 pub mod logging;
 pub mod status;
+pub mod ztp;
