@@ -170,6 +170,7 @@ impl Drop for ChildGuard {
 pub mod capture;
 pub mod clients;
 pub mod eos;
+pub mod ztp_leaf;
 
 /// The real `ztps-agent` binary, built (once per test process) into the same
 /// target directory and profile as the running tests. Integration tests of this
