@@ -9,8 +9,10 @@
 pub mod boot;
 pub mod config;
 pub mod daemon;
+pub mod escape;
 pub mod links;
 pub mod locate;
 pub mod logging;
+pub mod privileges;
 pub mod status;
 pub mod ztp;
