@@ -9,9 +9,9 @@
 pub mod boot;
 pub mod config;
 pub mod daemon;
+pub mod dhcp_config;
 pub mod escape;
 pub mod links;
-pub mod locate;
 pub mod logging;
 pub mod privileges;
 pub mod status;

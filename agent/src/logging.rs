@@ -9,7 +9,7 @@
 //! socket (syslogd restarted) is reconnected, at most once a second. Every
 //! line is passed through [`escape_untrusted`], as the stderr copy is.
 
-use crate::config::{facility_code, LogSection};
+use crate::config::LogSection;
 use crate::escape::escape_untrusted;
 use std::io::ErrorKind;
 use std::os::unix::net::UnixDatagram;
@@ -59,7 +59,7 @@ pub struct SyslogLayer {
 }
 
 impl SyslogLayer {
-    /// A layer for `facility` (a code from [`facility_code`]) and `tag`, sending to `path`.
+    /// A layer for `facility` (a code from `Facility::code`) and `tag`, sending to `path`.
     pub fn new(path: &str, facility: u8, tag: &str) -> SyslogLayer {
         SyslogLayer {
             connection: Mutex::new(Connection {
@@ -231,8 +231,8 @@ pub fn init(log: &LogSection, syslog: bool) {
         .with_ansi(false)
         .with_target(false);
     let path = std::env::var(SYSLOG_SOCKET_ENV).unwrap_or_else(|_| DEV_LOG.to_string());
-    let syslog_layer = (syslog && log.syslog)
-        .then(|| SyslogLayer::new(&path, facility_code(&log.facility).unwrap_or(16), &log.tag));
+    let syslog_layer =
+        (syslog && log.syslog).then(|| SyslogLayer::new(&path, log.facility.code(), &log.tag));
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(stderr)

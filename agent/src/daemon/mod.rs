@@ -41,6 +41,7 @@ pub use inputs::{EventBoard, Signal};
 pub use poller::{eapi_client, LldpResult, PollResult, PollerControl};
 
 use crate::config::Config;
+use crate::dhcp_config::server_config;
 use crate::links::{KernelView, LinkView};
 use anyhow::{Context, Result};
 use std::collections::BTreeSet;
@@ -306,17 +307,24 @@ impl Daemon {
         }
         if new.eapi != self.config.eapi {
             match eapi_client(&new) {
-                Ok(c) => self.poller.replace(c, new.eapi.poll_interval.0),
+                Ok(c) => self.poller.replace(c, new.eapi.poll_interval),
                 Err(e) => {
                     error!("SIGHUP: new [eapi] settings unusable ({e}); config not reloaded");
                     return false;
                 }
             }
         }
+        let server_config = match server_config(&new) {
+            Ok(s) => s,
+            Err(e) => {
+                error!("SIGHUP: {e}; config not reloaded");
+                return false;
+            }
+        };
         self.server
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .set_config(new.server_config());
+            .set_config(server_config);
         // Settings that need a restart stay as they are until then.
         let mut new = new;
         new.dhcp.lease_file = self.config.dhcp.lease_file.clone();
@@ -326,7 +334,11 @@ impl Daemon {
         info!(
             "SIGHUP: config reloaded from {} (bootfile {})",
             self.config_path.display(),
-            self.config.dhcp.bootfile_url
+            self.config
+                .dhcp
+                .bootfile_url
+                .as_ref()
+                .map_or("per link, ztp.serve", |u| u.as_str())
         );
         true
     }
@@ -382,7 +394,7 @@ pub async fn run(config_path: &Path, config: Config) -> Result<()> {
     );
 
     let (store, leases, lease_file_problem) = open_leases(&config)?;
-    let mut server = Server::new(config.server_config());
+    let mut server = Server::new(server_config(&config)?);
     server.load_leases(leases);
     let server = Arc::new(Mutex::new(server));
 
@@ -412,7 +424,7 @@ pub async fn run(config_path: &Path, config: Config) -> Result<()> {
     inputs::spawn_netlink(events, inputs.clone());
     let client = eapi_client(&config)?;
     let health = EapiHealth::new(client.url().to_string());
-    let (poller, _poller_task) = poller::spawn(client, config.eapi.poll_interval.0, inputs.clone());
+    let (poller, _poller_task) = poller::spawn(client, config.eapi.poll_interval, inputs.clone());
     drop(inputs);
 
     let mut d = Daemon {
