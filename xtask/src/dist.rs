@@ -61,10 +61,18 @@ pub fn run(site_path: &Path, out: &Path) -> Result<()> {
 /// Builds `ztps-agent` in release for `triple` and returns the executable's path.
 fn build_agent(triple: &str) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("xtask: cargo build --release -p ztps-agent --target {triple}");
+    eprintln!("xtask: cargo build --locked --release -p ztps-agent --target {triple}");
     let output = Command::new(&cargo)
         .current_dir(util::root())
-        .args(["build", "--release", "-p", "ztps-agent", "--target", triple])
+        .args([
+            "build",
+            "--locked",
+            "--release",
+            "-p",
+            "ztps-agent",
+            "--target",
+            triple,
+        ])
         .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output()

@@ -30,22 +30,27 @@ mod servers;
 mod throughput;
 mod topo;
 
-use crate::deps::{ensure_debs, ensure_targets, BENCH_PACKAGES};
-use crate::util::{require_root, root, run as run_cmd};
 use anyhow::{bail, Context, Result};
+use clap::Parser as _;
 use report::{Binary, Machine, Results, ServerInfo};
 use servers::{Bins, Dnsmasq, IscDhcpd, Kea, Mode, Ours, OursServer, Server};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use ztps_bench::{cargo, require_root, root, run as run_cmd, target_dir};
+
+fn main() -> Result<()> {
+    run(BenchArgs::parse())
+}
 
 const I686: &str = "i686-unknown-linux-musl";
 const X86_64: &str = "x86_64-unknown-linux-musl";
 
-/// `cargo xtask bench` options.
-#[derive(clap::Args)]
-pub struct BenchArgs {
+/// ztps-agent against ISC dhcpd, Kea and dnsmasq, side by side; writes BENCHMARKS.md.
+#[derive(clap::Parser)]
+#[command(name = "cargo xtask bench", bin_name = "cargo xtask bench")]
+struct BenchArgs {
     /// Runs of each workload per server; medians are reported [default: 5, or 1
     /// with --quick].
     #[arg(long)]
@@ -130,19 +135,6 @@ fn fs_type(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn cargo() -> Command {
-    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    c.current_dir(root());
-    c
-}
-
-pub(crate) fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(d) => root().join(d),
-        None => root().join("target"),
-    }
-}
-
 fn find(name: &str, candidates: &[&str]) -> Result<PathBuf> {
     candidates
         .iter()
@@ -196,18 +188,16 @@ fn static_binary(target: &'static str) -> Binary {
         .unwrap_or(&path)
         .display()
         .to_string();
-    let built = ensure_targets(&[target]).and_then(|()| {
-        run_cmd(cargo().args([
-            "build",
-            "--release",
-            "-p",
-            "ztps-agent",
-            "--bin",
-            "ztps-agent",
-            "--target",
-            target,
-        ]))
-    });
+    let built = run_cmd(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "ztps-agent",
+        "--bin",
+        "ztps-agent",
+        "--target",
+        target,
+    ]));
     match built.and_then(|()| Ok(std::fs::metadata(&path)?.len())) {
         Ok(bytes) => Binary {
             path: shown,
@@ -349,7 +339,7 @@ fn now_utc() -> (String, String) {
 }
 
 /// Runs the benchmark.
-pub fn run(args: BenchArgs) -> Result<()> {
+fn run(args: BenchArgs) -> Result<()> {
     require_root("cargo xtask bench")?;
     proc::install_interrupt_handler()?;
     let runs = args.runs.unwrap_or(if args.quick { 1 } else { 5 });
@@ -360,7 +350,6 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut progress = Progress {
         start: Instant::now(),
     };
-    ensure_debs(BENCH_PACKAGES)?;
     let bins = build(args.ours)?;
     let binary = want(Workload::Footprint).then(|| static_binary(I686));
     let binary64 = want(Workload::Footprint).then(|| static_binary(X86_64));
