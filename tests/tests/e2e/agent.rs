@@ -150,6 +150,11 @@ dir = "{d}/state"
     }
 
     pub(crate) fn start_daemon(&mut self) {
+        self.start_daemon_with_env(&[]);
+    }
+
+    /// Starts the daemon with more environment variables (e.g. the syslog socket).
+    pub(crate) fn start_daemon_with_env(&mut self, env: &[(&str, &std::path::Path)]) {
         self.starts += 1;
         let log = self.path(&format!("daemon.{}.log", self.starts));
         let child = self
@@ -157,6 +162,7 @@ dir = "{d}/state"
             .cmd(agent_bin())
             .args(["daemon", "--config"])
             .arg(self.config_path())
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
