@@ -125,7 +125,8 @@ async fn main() {
             .unwrap_or_default()
     );
     let mut server = Server::new(config);
-    server.load_leases(leases);
+    let (now, _) = ztps_dhcp::Clock::new().read();
+    server.load_leases(now, leases);
     server.set_links(load_links(&args.links));
     let server = Arc::new(Mutex::new(server));
     let socket = match DhcpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 67)) {
