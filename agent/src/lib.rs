@@ -13,3 +13,4 @@ pub mod links;
 pub mod locate;
 pub mod logging;
 pub mod status;
+pub mod ztp;

@@ -1,7 +1,8 @@
 //! Test support for the end-to-end tests of ztps-agent.
 //!
-//! Owns the network-namespace harness ([`netns`]), bounded waiting ([`wait_until`])
-//! and child-process guards ([`ChildGuard`]). The binaries `eos-sim` and
+//! Owns the network-namespace harness ([`netns`]), bounded waiting ([`wait_until`]),
+//! child-process guards ([`ChildGuard`]) and the state tests set for eos-sim
+//! ([`eos`]). The binaries `eos-sim` and
 //! `fake-fastcli` in `src/bin/` stand in for the parts of EOS that cannot run here.
 //!
 //! Every test that uses this harness creates its own namespaces, with names unique
@@ -98,6 +99,8 @@ impl Drop for ChildGuard {
 
 pub mod capture;
 pub mod clients;
+pub mod eos;
+pub mod ztp_leaf;
 
 /// The real `ztps-agent` binary, built (once per test process) into the same
 /// target directory and profile as the running tests. Integration tests of this

@@ -30,7 +30,8 @@ mod servers;
 mod throughput;
 mod topo;
 
-use crate::util::{ensure_debs, ensure_targets, require_root, root, run as run_cmd};
+use crate::deps::{ensure_debs, ensure_targets, BENCH_PACKAGES};
+use crate::util::{require_root, root, run as run_cmd};
 use anyhow::{bail, Context, Result};
 use report::{Binary, Machine, Results, ServerInfo};
 use servers::{Bins, Dnsmasq, IscDhcpd, Kea, Mode, Ours, OursServer, Server};
@@ -38,17 +39,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// Debian packages the benchmark runs.
-const DEBS: &[&str] = &[
-    "kea-admin",        // perfdhcp
-    "isc-dhcp-server",  // dhcpd
-    "kea-dhcp4-server", // kea-dhcp4
-    "dnsmasq-base",     // dnsmasq
-    "udhcpc",           // the leaf
-    "iproute2",
-    "python3",
-];
 
 const I686: &str = "i686-unknown-linux-musl";
 const X86_64: &str = "x86_64-unknown-linux-musl";
@@ -370,7 +360,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut progress = Progress {
         start: Instant::now(),
     };
-    ensure_debs(DEBS)?;
+    ensure_debs(BENCH_PACKAGES)?;
     let bins = build(args.ours)?;
     let binary = want(Workload::Footprint).then(|| static_binary(I686));
     let binary64 = want(Workload::Footprint).then(|| static_binary(X86_64));

@@ -9,7 +9,8 @@
 //! live, then a summary per leaf. Every namespace and process is removed on exit
 //! or Ctrl-C. All traffic stays inside the namespaces.
 
-use crate::util::{ensure_debs, ensure_targets, require_root, root, run};
+use crate::deps::{ensure_debs, ensure_targets, LAB_PACKAGES};
+use crate::util::{require_root, root, run};
 use anyhow::{bail, Context, Result};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -21,8 +22,6 @@ use ztps_tests::clients::{self, Client};
 use ztps_tests::netns::{veth, Netns};
 use ztps_tests::{wait_until, ChildGuard};
 
-/// Debian packages the lab needs.
-const PACKAGES: &[&str] = &["iproute2", "isc-dhcp-client", "udhcpc", "dhcpcd-base"];
 const TARGET: &str = "i686-unknown-linux-musl";
 const BOOTFILE: &str = "http://10.10.10.11:8080/bootstrap";
 
@@ -166,7 +165,7 @@ pub fn run_lab(args: LabArgs) -> Result<()> {
     if args.leaves == 0 || args.leaves > 32 {
         bail!("--leaves must be 1 to 32");
     }
-    ensure_debs(PACKAGES)?;
+    ensure_debs(LAB_PACKAGES)?;
     let (agent, eos_sim, fastcli) = build(args.fast)?;
     remove_stale_namespaces();
 

@@ -537,6 +537,92 @@ async fn version_management_api_and_configure_over_both_transports() {
     }
 }
 
+/// The key names and JSON types of an object, recursively for objects and the
+/// first element of arrays: what a parser relies on.
+fn shape(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), shape(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.first().map(shape).into_iter().collect()),
+        Value::String(_) => "string".into(),
+        Value::Number(_) => "number".into(),
+        Value::Bool(_) => "bool".into(),
+        Value::Null => "null".into(),
+    }
+}
+
+#[tokio::test]
+async fn lldp_neighbors_come_from_the_tests_table_in_the_shape_of_the_capture() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let table = dir.path().join("lldp.json");
+    let sim = Sim::start(&["--lldp-file", table.to_str().unwrap()]);
+    let eapi = client(&sim.unix_url(), TIMEOUT);
+    let neighbors =
+        |answer: Vec<Value>| answer.last().expect("one result")["lldpNeighbors"].clone();
+
+    // No file yet: no neighbours.
+    let answer = eapi
+        .run_cmds(&["show lldp neighbors"], Format::Json)
+        .await
+        .unwrap();
+    assert_eq!(neighbors(answer), serde_json::json!([]));
+
+    ztps_tests::eos::set_lldp_neighbor(&table, "Ethernet10", "leaf10.example.net", "Ethernet49/1");
+    ztps_tests::eos::set_lldp_neighbor(&table, "Ethernet3", "leaf3.example.net", "Ethernet50/1");
+    let answer = eapi
+        .run_cmds(&["show lldp neighbors"], Format::Json)
+        .await
+        .unwrap();
+    let capture: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../eapi/tests/fixtures/goeapi_show_lldp_neighbors_jsonrpc_envelope.json"),
+        )
+        .expect("the goeapi LLDP capture"),
+    )
+    .unwrap();
+    let captured = capture["result"].as_array().unwrap().last().unwrap();
+    let ours = answer.last().unwrap();
+    assert_eq!(shape(ours), shape(captured), "{ours:#}");
+    assert_eq!(
+        neighbors(answer),
+        serde_json::json!([
+            {"ttl": 120, "neighborDevice": "leaf3.example.net", "neighborPort": "Ethernet50/1", "port": "Ethernet3"},
+            {"ttl": 120, "neighborDevice": "leaf10.example.net", "neighborPort": "Ethernet49/1", "port": "Ethernet10"}
+        ])
+    );
+    let text = eapi.run_text(&["show lldp neighbors"]).await.unwrap();
+    assert!(
+        text.last()
+            .unwrap()
+            .contains("Et3           leaf3.example.net"),
+        "{text:?}"
+    );
+
+    // A replaced leaf, and an unplugged one.
+    ztps_tests::eos::set_lldp_neighbor(&table, "Ethernet3", "leaf3b.example.net", "Ethernet1");
+    ztps_tests::eos::clear_lldp_neighbor(&table, "Ethernet10");
+    let answer = eapi
+        .run_cmds(&["show lldp neighbors"], Format::Json)
+        .await
+        .unwrap();
+    assert_eq!(
+        neighbors(answer),
+        serde_json::json!([
+            {"ttl": 120, "neighborDevice": "leaf3b.example.net", "neighborPort": "Ethernet1", "port": "Ethernet3"}
+        ])
+    );
+
+    // A broken table is ignored: the last good one stays.
+    std::fs::write(&table, "{not json").unwrap();
+    let answer = eapi
+        .run_cmds(&["show lldp neighbors"], Format::Json)
+        .await
+        .unwrap();
+    assert_eq!(neighbors(answer).as_array().map(Vec::len), Some(1));
+}
+
 /// Runs `f` on a thread that has entered `ns`'s network namespace, so its sockets
 /// (127.0.0.1 included) are the namespace's.
 fn in_netns<T: Send + 'static>(ns: &Netns, f: impl FnOnce() -> T + Send + 'static) -> T {

@@ -1,0 +1,246 @@
+//! The spine-served ZTP service inside the daemon (`[ztp] serve = true`).
+//!
+//! [`ZtpService`] owns the HTTP server task (`ztps_ztp::http`), the table of
+//! leaf addresses it answers, and one [`Lifecycle`] per served link. The
+//! daemon's loop feeds it: served links and leases on every reconcile and lease
+//! change ([`ZtpService::update_peers`]), DHCP ACKs ([`ZtpService::on_dhcp`]),
+//! LLDP neighbours ([`ZtpService::on_lldp`]) and the server's own events
+//! ([`ZtpService::next_event`] then [`ZtpService::on_event`]). Every stage
+//! change is one log line naming link, leaf, serial and stage.
+//!
+//! It knows nothing of the config file: the daemon hands it [`ZtpParams`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use tokio::sync::{mpsc, oneshot};
+use tracing::info;
+use ztps_dhcp::plan::AddressPlan;
+use ztps_dhcp::{Event, Lease, ServedLink};
+use ztps_ztp::http::{
+    BindError, LeafSpec, Limits, PeerEntry, PeerTable, Shared, ZtpEvent, ZtpServer, ZtpSettings,
+};
+use ztps_ztp::lifecycle::{LeafEvent, Lifecycle, Now, ZtpLinkStatus};
+
+/// Events buffered between the HTTP server and the daemon loop; beyond this
+/// the server drops (and counts) them rather than wait.
+const EVENT_QUEUE: usize = 1024;
+
+/// What the service needs from `[ztp]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZtpParams {
+    /// TCP port on the spine's link addresses.
+    pub port: u16,
+    /// Folder with `<name>.cfg` per leaf.
+    pub configs: PathBuf,
+    /// `[[ztp.leaf]]` by spine port (EOS name).
+    pub leaves: BTreeMap<String, LeafSpec>,
+}
+
+/// The address a leaf on this link reaches the spine at, and the host in its
+/// option 67 URL: the spine's own address on a /31 or /30, the pool's router
+/// on a pool link.
+pub fn spine_address(plan: &AddressPlan) -> Ipv4Addr {
+    match plan {
+        AddressPlan::PointToPoint { spine, .. } => *spine,
+        AddressPlan::Pool(pool) => pool.router,
+    }
+}
+
+/// The running ZTP service.
+pub struct ZtpService {
+    params: ZtpParams,
+    settings: Shared<ZtpSettings>,
+    peers: PeerTable,
+    events: mpsc::Receiver<ZtpEvent>,
+    lifecycles: BTreeMap<String, Lifecycle>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ZtpService {
+    /// Binds `0.0.0.0:<port>` and starts serving (nobody is admitted until
+    /// [`update_peers`](Self::update_peers) names the leaves).
+    pub fn start(params: ZtpParams) -> Result<ZtpService, BindError> {
+        let settings = Shared::new(ZtpSettings {
+            configs: params.configs.clone(),
+            limits: Limits::default(),
+        });
+        let peers = PeerTable::new(HashMap::new());
+        let (tx, events) = mpsc::channel(EVENT_QUEUE);
+        let server = ZtpServer::bind(
+            SocketAddr::from((Ipv4Addr::UNSPECIFIED, params.port)),
+            settings.clone(),
+            peers.clone(),
+            tx,
+        )?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        info!(
+            "ZTP: serving leaves over HTTP on port {}, configs from {}",
+            params.port,
+            params.configs.display()
+        );
+        Ok(ZtpService {
+            params,
+            settings,
+            peers,
+            events,
+            lifecycles: BTreeMap::new(),
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The parameters in use.
+    pub fn params(&self) -> &ZtpParams {
+        &self.params
+    }
+
+    /// Applies new `[ztp]` settings (SIGHUP). The port is bound once: a new
+    /// port is reported and takes effect at the next start.
+    pub fn reload(&mut self, params: ZtpParams) {
+        if params.port != self.params.port {
+            tracing::warn!(
+                "SIGHUP: ztp.port changed from {} to {}; that takes effect at the next start",
+                self.params.port,
+                params.port
+            );
+        }
+        self.settings.store(ZtpSettings {
+            configs: params.configs.clone(),
+            limits: Limits::default(),
+        });
+        for (link, l) in self.lifecycles.iter_mut() {
+            l.set_leaf(params.leaves.get(link).map(|s| s.name().to_string()));
+        }
+        self.params = ZtpParams {
+            port: self.params.port,
+            ..params
+        };
+    }
+
+    /// Rebuilds who may ask: each active lease on a served link, with the
+    /// spine's address on that link and the port's `[[ztp.leaf]]`. Lifecycles
+    /// follow the served links (a link no longer served keeps its history
+    /// until it is gone from the view).
+    pub fn update_peers<'a>(
+        &mut self,
+        served: &[ServedLink],
+        leases: impl IntoIterator<Item = &'a Lease>,
+        now_unix: u64,
+    ) {
+        let spines: HashMap<&str, Ipv4Addr> = served
+            .iter()
+            .map(|l| (l.name.as_str(), spine_address(&l.plan)))
+            .collect();
+        let table: HashMap<Ipv4Addr, PeerEntry> = leases
+            .into_iter()
+            .filter(|l| l.is_active(now_unix))
+            .filter_map(|l| {
+                let spine = *spines.get(l.link.as_str())?;
+                Some((
+                    l.address,
+                    PeerEntry {
+                        link: l.link.clone(),
+                        spine,
+                        leaf: self.params.leaves.get(&l.link).cloned(),
+                    },
+                ))
+            })
+            .collect();
+        if *self.peers.load() != table {
+            self.peers.store(table);
+        }
+        for link in served {
+            self.lifecycle(&link.name);
+        }
+    }
+
+    /// Notes a DHCP event (ACKs move a leaf to `dhcp`).
+    pub fn on_dhcp(&mut self, event: &Event) {
+        if let Event::Acked { link, renewal, .. } = event {
+            let renewal = *renewal;
+            self.apply(link, Now::current(), LeafEvent::DhcpAcked { renewal });
+        }
+    }
+
+    /// Notes one LLDP poll: device names by local port (EOS name). Only links
+    /// with a configured leaf not yet provisioned care.
+    pub fn on_lldp(&mut self, neighbours: &BTreeMap<String, Vec<String>>) {
+        let now = Now::current();
+        let links: Vec<String> = self
+            .lifecycles
+            .iter()
+            .filter(|(_, l)| l.wants_lldp())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for link in links {
+            let devices = neighbours.get(&link).cloned().unwrap_or_default();
+            self.apply(&link, now, LeafEvent::Lldp { devices });
+        }
+    }
+
+    /// Whether an LLDP poll could move any link forward.
+    pub fn wants_lldp(&self) -> bool {
+        self.lifecycles.values().any(Lifecycle::wants_lldp)
+    }
+
+    /// The next event from the HTTP server (cancel-safe, for `select!`).
+    pub async fn next_event(&mut self) -> Option<ZtpEvent> {
+        self.events.recv().await
+    }
+
+    /// Applies an event from the HTTP server.
+    pub fn on_event(&mut self, e: ZtpEvent) {
+        let now = Now::current();
+        // The server stamped it on the monotonic clock; the wall clock is only shown.
+        let now = Now {
+            mono: e.at,
+            unix: now.unix,
+        };
+        let l = self.lifecycle(&e.link);
+        l.note_headers(&e.headers);
+        if let Some(line) = l.apply(now, e.event) {
+            info!("{line}");
+        }
+    }
+
+    /// A link's ZTP state for status.
+    pub fn status(&self, link: &str) -> Option<ZtpLinkStatus> {
+        self.lifecycles.get(link).map(Lifecycle::status)
+    }
+
+    /// Stops the server and waits for it (its connections are closed).
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    fn apply(&mut self, link: &str, now: Now, event: LeafEvent) {
+        if let Some(line) = self.lifecycle(link).apply(now, event) {
+            info!("{line}");
+        }
+    }
+
+    fn lifecycle(&mut self, link: &str) -> &mut Lifecycle {
+        let leaf = self.params.leaves.get(link).map(|s| s.name().to_string());
+        self.lifecycles
+            .entry(link.to_string())
+            .or_insert_with(|| Lifecycle::new(link, leaf))
+    }
+}
+
+impl Drop for ZtpService {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! State the tests set for `eos-sim` while it runs: the LLDP neighbour table
+//! (`eos-sim --lldp-file PATH`).
+//!
+//! Every change is written whole to a temporary file and renamed over the table,
+//! so eos-sim, which re-reads the file on every request, never sees half of it.
+
+use serde_json::{json, Map, Value};
+use std::path::Path;
+
+/// Puts `device` (its port `neighbor_port`) as the LLDP neighbour on this switch's
+/// `port` (an EOS name, e.g. `Ethernet3`), replacing any neighbour there.
+pub fn set_lldp_neighbor(path: &Path, port: &str, device: &str, neighbor_port: &str) {
+    let mut table = read_table(path);
+    table.insert(
+        port.to_owned(),
+        json!({"device": device, "port": neighbor_port}),
+    );
+    write_table(path, table);
+}
+
+/// Removes the LLDP neighbour on `port`, if there is one.
+pub fn clear_lldp_neighbor(path: &Path, port: &str) {
+    let mut table = read_table(path);
+    table.remove(port);
+    write_table(path, table);
+}
+
+fn read_table(path: &Path) -> Map<String, Value> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => match serde_json::from_str(&text) {
+            Ok(Value::Object(table)) => table,
+            other => panic!("{} is not an LLDP table: {other:?}", path.display()),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Map::new(),
+        Err(e) => panic!("reading {}: {e}", path.display()),
+    }
+}
+
+fn write_table(path: &Path, table: Map<String, Value>) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, Value::Object(table).to_string())
+        .unwrap_or_else(|e| panic!("writing {}: {e}", tmp.display()));
+    std::fs::rename(&tmp, path)
+        .unwrap_or_else(|e| panic!("renaming {} to {}: {e}", tmp.display(), path.display()));
+}
