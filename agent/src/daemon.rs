@@ -198,8 +198,8 @@ impl Daemon {
             .server
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .leases()
-            .map(|l| l.link.clone())
+            .lease_links()
+            .map(str::to_string)
             .collect();
         let views = plan_links(&self.config, &self.kernel, &connected, lease_links);
         let served: Vec<ServedLink> = views.iter().filter_map(LinkView::served_link).collect();
@@ -267,13 +267,19 @@ impl Daemon {
 
     fn status(&self) -> Status {
         let now = unix_now();
-        let server = self.server.lock().unwrap_or_else(|p| p.into_inner());
-        let leases: Vec<&ztps_dhcp::Lease> = server.leases().collect();
+        // O(links): the core keeps per-link summaries and lease counts.
+        let dhcp_now = ztps_dhcp::Clock::new().read().0;
+        let mut server = self.server.lock().unwrap_or_else(|p| p.into_inner());
+        server.tick(dhcp_now);
+        let (lease_count, active_leases) = server.lease_counts();
         let board = self.board.last.lock().unwrap_or_else(|p| p.into_inner());
         let links = self
             .views
             .iter()
-            .map(|v| status::link_status(v, &leases, board.get(&v.eos_name).cloned(), now))
+            .map(|v| {
+                let summary = server.link_summary(&v.eos_name, dhcp_now);
+                status::link_status(v, summary.as_ref(), board.get(&v.eos_name).cloned(), now)
+            })
             .collect();
         let failing = self
             .commit_stats
@@ -295,8 +301,8 @@ impl Daemon {
                 last_error: self.eapi.last_error.clone(),
             },
             lease_file: self.config.dhcp.lease_file.clone(),
-            lease_count: leases.len(),
-            active_leases: leases.iter().filter(|l| l.is_active(now)).count(),
+            lease_count,
+            active_leases,
             lease_file_problem: failing
                 .map(|e| format!("writes failing, new leases not ACKed: {e}"))
                 .or_else(|| self.lease_file_problem.clone()),
@@ -430,7 +436,14 @@ pub async fn run(config_path: &Path, config: Config) -> Result<()> {
         config.dhcp.lease_file.display()
     );
     let mut server = Server::new(config.server_config());
-    server.load_leases(leases);
+    server.load_leases(ztps_dhcp::Clock::new().read().0, leases);
+    if let Some(why) = &report.read_only {
+        // Serve what is stored; a new lease could not be kept, so none is given.
+        let msg = format!("lease file is read-only, new leases refused: {why}");
+        error!("{msg}");
+        server.refuse_new_leases(Some(why.clone()));
+        lease_file_problem = Some(msg);
+    }
     let server = Arc::new(Mutex::new(server));
 
     let socket = DhcpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 67))?;

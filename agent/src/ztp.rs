@@ -140,13 +140,13 @@ impl ZtpService {
             .into_iter()
             .filter(|l| l.is_active(now_unix))
             .filter_map(|l| {
-                let spine = *spines.get(l.link.as_str())?;
+                let spine = *spines.get(&*l.link)?;
                 Some((
                     l.address,
                     PeerEntry {
-                        link: l.link.clone(),
+                        link: l.link.to_string(),
                         spine,
-                        leaf: self.params.leaves.get(&l.link).cloned(),
+                        leaf: self.params.leaves.get(&*l.link).cloned(),
                     },
                 ))
             })

@@ -24,9 +24,11 @@ pub struct ServerConfig {
     /// Packets answered per second for one client on one link; more are
     /// dropped and counted (a renewal flood costs the flooder only).
     pub client_packets_per_sec: u16,
-    /// Whether giaddr and option 82 are honoured. Off by default: the leaves are
-    /// directly attached, and a relay field set by a leaf must not redirect the
-    /// reply (to broadcast, to port 67, or to 127.0.0.1 through ARP).
+    /// Whether giaddr and option 82 are honoured from any address. Off by
+    /// default: the leaves are directly attached, and a relay field set by a leaf
+    /// must not redirect the reply (to broadcast, to port 67, or to 127.0.0.1
+    /// through ARP). Off, giaddr is still honoured on a pool link when it is a
+    /// unicast address of that link's subnet, and never on a point-to-point link.
     pub trust_relay_agents: bool,
     /// Minimum time between two log events of the same kind for the same link
     /// (ignored clients, malformed packets, unserved links).
@@ -249,7 +251,12 @@ mod tests {
             .unwrap()
         };
         let long = "S".repeat(200);
-        for name in [render(&long), render("JPE.1"), render("JPE_1"), render("--")] {
+        for name in [
+            render(&long),
+            render("JPE.1"),
+            render("JPE_1"),
+            render("--"),
+        ] {
             assert!(name.len() <= 63, "{name}");
             assert!(!name.starts_with('-') && !name.ends_with('-'), "{name}");
             assert!(

@@ -265,7 +265,9 @@ impl Lease {
 
     /// The vendor class, parsed.
     pub fn vendor_info(&self) -> Option<VendorInfo> {
-        self.vendor.as_deref().map(|v| VendorInfo::parse(v.as_bytes()))
+        self.vendor
+            .as_deref()
+            .map(|v| VendorInfo::parse(v.as_bytes()))
     }
 
     /// The serial from option 60, if known.

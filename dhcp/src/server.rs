@@ -268,9 +268,7 @@ impl Event {
     pub fn is_state_change(&self) -> bool {
         !matches!(
             self,
-            Event::Offered { .. }
-                | Event::Acked { renewal: true, .. }
-                | Event::Informed { .. }
+            Event::Offered { .. } | Event::Acked { renewal: true, .. } | Event::Informed { .. }
         )
     }
 
@@ -550,6 +548,9 @@ struct Entry {
     heard: Mono,
     /// Counted in `LinkState::active`, with a deadline in `LinkState::expiry`.
     active: bool,
+    /// `lease` is known to be on storage ([`Server::mark_stored`]): only then
+    /// may a renewal skip the write.
+    stored: bool,
     limit: Bucket,
 }
 
@@ -602,7 +603,11 @@ impl LinkState {
                 break;
             }
             let (expires, client) = self.offer_queue.pop_front().expect("front exists");
-            if self.offers.get(&client).is_some_and(|o| o.expires == expires) {
+            if self
+                .offers
+                .get(&client)
+                .is_some_and(|o| o.expires == expires)
+            {
                 self.drop_offer(&client);
             }
         }
@@ -652,7 +657,7 @@ impl LinkState {
     }
 
     /// Inserts or replaces a lease record, keeping one holder per address.
-    fn insert(&mut self, lease: Lease, expires: Mono, heard: Mono, now: Mono) {
+    fn insert(&mut self, lease: Lease, expires: Mono, heard: Mono, now: Mono, stored: bool) {
         let client = lease.client.clone();
         let address = lease.address;
         // One lease per address on a link: an older claim by another client goes.
@@ -696,6 +701,7 @@ impl LinkState {
                 expires,
                 heard,
                 active,
+                stored,
                 limit,
             },
         );
@@ -869,7 +875,13 @@ impl Server {
             let left = Duration::from_secs(lease.expires.saturating_sub(wall)).min(max_left);
             let quiet = Duration::from_secs(wall.saturating_sub(lease.updated));
             let st = self.state.get_mut(&name).expect("interned");
-            st.insert(lease, now.mono.after(left), now.mono.before(quiet), now.mono);
+            st.insert(
+                lease,
+                now.mono.after(left),
+                now.mono.before(quiet),
+                now.mono,
+                true,
+            );
         }
     }
 
@@ -931,9 +943,9 @@ impl Server {
 
     /// Number of lease records, and of those bound and not expired. O(links).
     pub fn lease_counts(&self) -> (usize, usize) {
-        self.state.values().fold((0, 0), |(n, a), st| {
-            (n + st.leases.len(), a + st.active)
-        })
+        self.state
+            .values()
+            .fold((0, 0), |(n, a), st| (n + st.leases.len(), a + st.active))
     }
 
     /// The leases of one link at a glance. O(1) per link.
@@ -969,6 +981,25 @@ impl Server {
             .filter(|e| e.lease.state == LeaseState::Bound)
             .map(|e| e.expires.since(now.mono))
             .unwrap_or_default()
+    }
+
+    /// Notes that `changes` reached stable storage: a later renewal of these
+    /// records needs no write. Called by the committer after each successful
+    /// write; O(changes). A record replaced since is left alone.
+    pub fn mark_stored(&mut self, changes: &[LeaseChange]) {
+        for c in changes {
+            if let LeaseChange::Put(l) = c {
+                if let Some(e) = self
+                    .state
+                    .get_mut(&*l.link)
+                    .and_then(|st| st.leases.get_mut(&l.client))
+                {
+                    if e.lease == *l {
+                        e.stored = true;
+                    }
+                }
+            }
+        }
     }
 
     /// Number of OFFERs waiting for a REQUEST, on all links.
@@ -1029,7 +1060,10 @@ impl Server {
             && (giaddr.is_loopback()
                 || giaddr.is_broadcast()
                 || giaddr.is_multicast()
-                || self.links.values().any(|l| l.link.plan.server_id() == giaddr))
+                || self
+                    .links
+                    .values()
+                    .any(|l| l.link.plan.server_id() == giaddr))
         {
             Some(format!("relay address {giaddr} is not a relay's"))
         } else {
@@ -1046,10 +1080,13 @@ impl Server {
             }
             return out;
         }
-        if !self.config.trust_relay_agents {
+        if !giaddr.is_unspecified() && !self.relay_allowed(&served.link, giaddr) {
             // A directly attached client has no business setting relay fields:
             // reply as to a local client, and echo no option 82.
             req.msg.set_giaddr(Ipv4Addr::UNSPECIFIED);
+            req.relay_info = None;
+        } else if giaddr.is_unspecified() {
+            // RFC 3046: option 82 comes from relays only.
             req.relay_info = None;
         }
         let Some(class_index) = req
@@ -1073,7 +1110,10 @@ impl Server {
         };
         // Per-client rate limit, before any work: a flood costs the flooder only.
         if !self.admit(&served.name, &req.client, now.mono) {
-            let st = self.state.get_mut(&served.name).expect("served link has state");
+            let st = self
+                .state
+                .get_mut(&served.name)
+                .expect("served link has state");
             st.counters.rate_limited += 1;
             if let Some(n) = self.limits.allow(RL_RATE, ifindex, now.mono, interval) {
                 out.events.push(Event::RateLimited {
@@ -1117,6 +1157,26 @@ impl Server {
             _ => {}
         }
         out
+    }
+
+    /// Whether a packet's giaddr is honoured: when relaying is configured
+    /// ([`ServerConfig::trust_relay_agents`]), or on a pool link for a unicast
+    /// address of the link's own subnet (a relay, or a load generator acting as
+    /// one, on a shared segment). Never on a point-to-point link: its only other
+    /// host is the leaf itself.
+    fn relay_allowed(&self, link: &ServedLink, giaddr: Ipv4Addr) -> bool {
+        if self.config.trust_relay_agents {
+            return true;
+        }
+        let AddressPlan::Pool(pool) = &link.plan else {
+            return false;
+        };
+        let mask = u32::from(crate::plan::netmask(pool.prefix_len));
+        let host = u32::from(giaddr) & !mask;
+        u32::from(giaddr) & mask == u32::from(pool.router) & mask
+            && host != 0
+            && host != !mask
+            && giaddr != pool.server
     }
 
     fn count(&mut self, link: &LinkName, f: impl FnOnce(&mut LinkCounters)) {
@@ -1405,20 +1465,17 @@ impl Handler<'_> {
         let client = self.client().clone();
         let lease_time = self.config.lease_time;
         let previous = self.st.leases.get(&client);
-        let renewal = previous.is_some_and(|e| {
-            e.lease.address == addr && e.active && e.expires > self.now.mono
-        });
+        let renewal = previous
+            .is_some_and(|e| e.lease.address == addr && e.active && e.expires > self.now.mono);
         let unchanged = previous.is_some_and(|e| {
             let l = &e.lease;
-            l.address == addr
+            e.stored
+                && l.address == addr
                 && l.state == LeaseState::Bound
                 && l.mac == self.req.mac
                 && l.vendor == vendor
                 && l.hostname == hostname
-                && l.expires
-                    >= self
-                        .wall
-                        .saturating_add(lease_time.as_secs() * 3 / 4)
+                && l.expires >= self.wall.saturating_add(lease_time.as_secs() * 3 / 4)
         });
         // Another client's record for this address goes (a replaced leaf, or an
         // expired pool lease).
@@ -1466,7 +1523,7 @@ impl Handler<'_> {
                 hostname: hostname.clone(),
             };
             self.st
-                .insert(lease.clone(), expires, self.now.mono, self.now.mono);
+                .insert(lease.clone(), expires, self.now.mono, self.now.mono, false);
             self.out.changes.push(LeaseChange::Put(lease));
         }
         let options = self.lease_options(hostname.as_deref());
@@ -1486,7 +1543,7 @@ impl Handler<'_> {
 
     /// The lease this DECLINE or RELEASE is about, if it comes from its holder:
     /// client id (the key), chaddr and address must all match the binding.
-    fn from_holder(&mut self, kind: &'static str, addr: Ipv4Addr) -> bool {
+    fn sent_by_holder(&mut self, kind: &'static str, addr: Ipv4Addr) -> bool {
         let ok = self.st.leases.get(self.client()).is_some_and(|e| {
             e.lease.address == addr
                 && e.lease.mac == self.req.mac
@@ -1525,7 +1582,7 @@ impl Handler<'_> {
         };
         // Only a bound holder can decline: a DECLINE of a merely offered address
         // would let anyone starve a pool.
-        if !self.from_holder("DECLINE", addr) {
+        if !self.sent_by_holder("DECLINE", addr) {
             return;
         }
         let client = self.client().clone();
@@ -1565,7 +1622,7 @@ impl Handler<'_> {
             return;
         }
         let addr = self.req.msg.ciaddr();
-        if !self.from_holder("RELEASE", addr) {
+        if !self.sent_by_holder("RELEASE", addr) {
             return;
         }
         let client = self.client().clone();
@@ -1578,7 +1635,7 @@ impl Handler<'_> {
         lease.expires = self.wall;
         lease.updated = self.wall;
         self.st
-            .insert(lease.clone(), self.now.mono, heard, self.now.mono);
+            .insert(lease.clone(), self.now.mono, heard, self.now.mono, false);
         self.out.changes.push(LeaseChange::Put(lease));
         self.st.counters.releases += 1;
         self.out.events.push(Event::Released {
@@ -1711,7 +1768,10 @@ impl Handler<'_> {
                 }
             }
             Refusal::Storage(why) => {
-                if let Some(n) = self.limits.allow(RL_NOADDR, ifindex, self.now.mono, interval) {
+                if let Some(n) = self
+                    .limits
+                    .allow(RL_NOADDR, ifindex, self.now.mono, interval)
+                {
                     self.out.events.push(Event::Naked {
                         link: self.name.clone(),
                         mac: self.req.mac,

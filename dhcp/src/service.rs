@@ -229,6 +229,12 @@ fn commit_loop(
             }
         }
         let result = store.commit(&changes);
+        if result.is_ok() && !changes.is_empty() {
+            server
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .mark_stored(&changes);
+        }
         if result.is_ok() && store.needs_compaction() {
             // The server holds every lease (the store only their keys): copy
             // them under the lock, write without it.

@@ -237,7 +237,13 @@ impl DhcpSocket {
                 "not an Ethernet unicast hardware address",
             ));
         }
-        let frame = ipv4_udp(reply.source, address, SERVER_PORT, CLIENT_PORT, &reply.payload);
+        let frame = ipv4_udp(
+            reply.source,
+            address,
+            SERVER_PORT,
+            CLIENT_PORT,
+            &reply.payload,
+        );
         // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;

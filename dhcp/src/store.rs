@@ -531,9 +531,7 @@ fn decode(text: &str, names: &mut HashMap<String, LinkName>) -> Result<LeaseChan
     if text.starts_with('{') {
         return decode_v1(text, names);
     }
-    let (body, sum) = text
-        .rsplit_once("\t#")
-        .ok_or("bad record: no checksum")?;
+    let (body, sum) = text.rsplit_once("\t#").ok_or("bad record: no checksum")?;
     let sum = u32::from_str_radix(sum.trim(), 16).map_err(|_| "bad record: bad checksum")?;
     if fnv32(body.as_bytes()) != sum {
         return Err("bad record: checksum mismatch".into());
@@ -542,7 +540,10 @@ fn decode(text: &str, names: &mut HashMap<String, LinkName>) -> Result<LeaseChan
     let client = |s: &str| ClientId::parse_hex(s).ok_or(format!("bad client id {s:?}"));
     let num = |s: &str| s.parse::<u64>().map_err(|_| format!("bad time {s:?}"));
     let text_opt = |s: &str| -> Result<Option<Arc<str>>, String> {
-        Ok((!s.is_empty()).then(|| unescape(s)).transpose()?.map(Arc::from))
+        Ok((!s.is_empty())
+            .then(|| unescape(s))
+            .transpose()?
+            .map(Arc::from))
     };
     match f.as_slice() {
         ["P", link, cid, mac, addr, state, expires, updated, vendor, hostname] => {

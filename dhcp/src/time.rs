@@ -26,12 +26,18 @@ pub struct Mono(pub u64);
 impl Mono {
     /// `d` later.
     pub fn after(self, d: Duration) -> Mono {
-        Mono(self.0.saturating_add(d.as_millis().min(u128::from(u64::MAX)) as u64))
+        Mono(
+            self.0
+                .saturating_add(d.as_millis().min(u128::from(u64::MAX)) as u64),
+        )
     }
 
     /// `d` earlier, or the origin.
     pub fn before(self, d: Duration) -> Mono {
-        Mono(self.0.saturating_sub(d.as_millis().min(u128::from(u64::MAX)) as u64))
+        Mono(
+            self.0
+                .saturating_sub(d.as_millis().min(u128::from(u64::MAX)) as u64),
+        )
     }
 
     /// Time from `earlier` to `self` (zero if `earlier` is later).
