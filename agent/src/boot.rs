@@ -8,12 +8,27 @@
 //! kernel); the VM restart needs EOS and the bridge. The exit status is 0 only
 //! when every step succeeded.
 
-use crate::config::Config;
+use crate::config::{format_duration, Config};
 use std::fmt;
 use std::time::Duration;
 use tracing::{error, info, warn};
 use ztps_bridge::{BridgeSpec, Netlink};
 use ztps_eapi::{retry_until, Backoff, EapiClient, FastCli};
+
+/// Waiting for EOS's eAPI at boot: quick once EOS is nearly up, quiet in
+/// syslog while it is not.
+const EAPI_READY_BACKOFF: Backoff = Backoff {
+    initial: Duration::from_millis(500),
+    max: Duration::from_secs(10),
+    factor: 2.0,
+};
+
+/// Between two VM restart attempts: 2 s, 4 s, ... at most 32 s.
+const VM_RESTART_BACKOFF: Backoff = Backoff {
+    initial: Duration::from_secs(2),
+    max: Duration::from_secs(32),
+    factor: 2.0,
+};
 
 /// How one step went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,11 +85,10 @@ fn eapi_client(config: &Config) -> Result<EapiClient, String> {
 }
 
 fn bridge_spec(config: &Config) -> BridgeSpec {
-    let (address, prefix_len) = config.bridge_address();
     BridgeSpec {
-        name: config.bridge.name.clone(),
-        address,
-        prefix_len,
+        name: config.bridge.name.to_string(),
+        address: config.bridge.address.addr(),
+        prefix_len: config.bridge.address.prefix_len(),
         mtu: config.bridge.mtu,
     }
 }
@@ -90,15 +104,11 @@ pub async fn run(config: &Config) -> BootReport {
             false
         }
         Ok(client) => {
-            let deadline = tokio::time::Instant::now() + config.boot.ready_timeout.0;
-            let backoff = Backoff {
-                initial: Duration::from_millis(500),
-                max: Duration::from_secs(10),
-                factor: 2.0,
-            };
+            let deadline = tokio::time::Instant::now() + config.boot.ready_timeout;
+            let backoff = EAPI_READY_BACKOFF;
             info!(
                 "boot: waiting up to {} for eAPI at {}",
-                config.boot.ready_timeout,
+                format_duration(config.boot.ready_timeout),
                 client.url()
             );
             match retry_until(deadline, backoff, || client.version()).await {
@@ -120,7 +130,7 @@ pub async fn run(config: &Config) -> BootReport {
                         "eapi",
                         StepResult::Failed(format!(
                             "not ready within {}: {e}",
-                            config.boot.ready_timeout
+                            format_duration(config.boot.ready_timeout)
                         )),
                     );
                     false
@@ -176,10 +186,10 @@ pub async fn run(config: &Config) -> BootReport {
     } else {
         let fastcli = FastCli {
             path: config.boot.fastcli.clone(),
-            timeout: config.boot.fastcli_timeout.0,
+            timeout: config.boot.fastcli_timeout,
         };
         let command = format!("virtual-machine {vm} restart");
-        let attempts = config.boot.vm_restart_attempts.max(1);
+        let attempts = config.boot.vm_restart_attempts.get();
         let mut last_error = String::new();
         let mut done = false;
         for attempt in 1..=attempts {
@@ -204,7 +214,7 @@ pub async fn run(config: &Config) -> BootReport {
                 Err(e) => {
                     last_error = e.to_string();
                     if attempt < attempts {
-                        let delay = Duration::from_secs(2u64.pow(attempt.min(5)));
+                        let delay = VM_RESTART_BACKOFF.delay(attempt - 1);
                         warn!(
                             "boot: vm-restart attempt {attempt}/{attempts} failed, retrying in {delay:?}: {e}"
                         );
@@ -238,7 +248,7 @@ pub async fn dry_run(config: &Config) -> String {
             )),
             Err(e) => out.push_str(&format!(
                 "eapi        not answering now ({e}); would wait up to {}\n",
-                config.boot.ready_timeout
+                format_duration(config.boot.ready_timeout)
             )),
         },
     }
@@ -310,4 +320,18 @@ pub async fn dry_run(config: &Config) -> String {
         out.push_str("vm-restart  disabled by vm.restart_on_boot = false\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_restart_retries_wait_longer_each_time_up_to_32_s() {
+        let delays: Vec<u64> = (0..7)
+            .map(|n| VM_RESTART_BACKOFF.delay(n).as_secs())
+            .collect();
+        assert_eq!(delays, [2, 4, 8, 16, 32, 32, 32]);
+        assert_eq!(EAPI_READY_BACKOFF.delay(0), Duration::from_millis(500));
+    }
 }
