@@ -87,7 +87,7 @@ impl ClientId {
 /// Colon-separated lower-case hex, or plain hex without colons.
 fn parse_hex(text: &str) -> Option<Vec<u8>> {
     let digits: Vec<u8> = text.bytes().filter(|b| *b != b':').collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     digits
