@@ -20,7 +20,7 @@ use ztps_dhcp::{Event, Lease, ServedLink};
 use ztps_ztp::http::{
     BindError, LeafSpec, Limits, PeerEntry, PeerTable, Shared, ZtpEvent, ZtpServer, ZtpSettings,
 };
-use ztps_ztp::lifecycle::{LeafEvent, Lifecycle, Now, ZtpLinkStatus};
+use ztps_ztp::lifecycle::{sanitize, LeafEvent, LeafHeaders, Lifecycle, Now, ZtpLinkStatus};
 
 /// Events buffered between the HTTP server and the daemon loop; beyond this
 /// the server drops (and counts) them rather than wait.
@@ -33,8 +33,18 @@ pub struct ZtpParams {
     pub port: u16,
     /// Folder with `<name>.cfg` per leaf.
     pub configs: PathBuf,
-    /// `[[ztp.leaf]]` by spine port (EOS name).
+    /// `[[ztp.leaf]]` by spine port (EOS name, matched in any case).
     pub leaves: BTreeMap<String, LeafSpec>,
+}
+
+impl ZtpParams {
+    /// The leaf configured on spine port `link`.
+    pub fn leaf_on(&self, link: &str) -> Option<&LeafSpec> {
+        self.leaves
+            .iter()
+            .find(|(port, _)| port.eq_ignore_ascii_case(link))
+            .map(|(_, leaf)| leaf)
+    }
 }
 
 /// The address a leaf on this link reaches the spine at, and the host in its
@@ -114,7 +124,7 @@ impl ZtpService {
             limits: Limits::default(),
         });
         for (link, l) in self.lifecycles.iter_mut() {
-            l.set_leaf(params.leaves.get(link).map(|s| s.name().to_string()));
+            l.set_leaf(params.leaf_on(link).map(|s| s.name().to_string()));
         }
         self.params = ZtpParams {
             port: self.params.port,
@@ -146,7 +156,7 @@ impl ZtpService {
                     PeerEntry {
                         link: l.link.clone(),
                         spine,
-                        leaf: self.params.leaves.get(&l.link).cloned(),
+                        leaf: self.params.leaf_on(&l.link).cloned(),
                     },
                 ))
             })
@@ -161,7 +171,22 @@ impl ZtpService {
 
     /// Notes a DHCP event (ACKs move a leaf to `dhcp`).
     pub fn on_dhcp(&mut self, event: &Event) {
-        if let Event::Acked { link, renewal, .. } = event {
+        if let Event::Acked {
+            link,
+            renewal,
+            vendor,
+            ..
+        } = event
+        {
+            // What option 60 said, until the leaf's own headers say more.
+            if let Some(v) = vendor {
+                let l = self.lifecycle(link);
+                l.note_headers(&LeafHeaders {
+                    serial: v.serial.as_deref().map(|s| sanitize(s, 64)),
+                    model: v.model.as_deref().map(|s| sanitize(s, 64)),
+                    ..LeafHeaders::default()
+                });
+            }
             let renewal = *renewal;
             self.apply(link, Now::current(), LeafEvent::DhcpAcked { renewal });
         }
@@ -230,7 +255,7 @@ impl ZtpService {
     }
 
     fn lifecycle(&mut self, link: &str) -> &mut Lifecycle {
-        let leaf = self.params.leaves.get(link).map(|s| s.name().to_string());
+        let leaf = self.params.leaf_on(link).map(|s| s.name().to_string());
         self.lifecycles
             .entry(link.to_string())
             .or_insert_with(|| Lifecycle::new(link, leaf))

@@ -103,20 +103,23 @@ pub struct LeafSpec {
 /// A leaf name that cannot safely name a file or an LLDP device.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "leaf name {0:?} is not a label: use 1-63 letters, digits, '-' or '_', not starting with '-'"
+    "leaf name {0:?} is not a label: use 1-63 letters, digits, '-', '_' or '.', starting with a \
+     letter or digit, without \"..\""
 )]
 pub struct LeafNameError(pub String);
 
 impl LeafSpec {
     /// Checks that `name` is a plain label (so `<name>.cfg` stays inside the
-    /// configs folder whatever the config crate allowed).
+    /// configs folder whatever the config crate allowed): the rule of
+    /// `ztps-config`'s `LeafName`, checked again here.
     pub fn new(name: &str, serial: Option<String>) -> Result<Self, LeafNameError> {
         let ok = !name.is_empty()
             && name.len() <= 63
-            && !name.starts_with('-')
+            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
             && name
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && !name.contains("..");
         if !ok {
             return Err(LeafNameError(name.to_string()));
         }
@@ -1105,7 +1108,7 @@ mod tests {
             "-x",
             ".hidden",
             "leaf 3",
-            "leaf3.cfg",
+            "a..b",
             &"a".repeat(64),
         ] {
             assert!(LeafSpec::new(bad, None).is_err(), "{bad:?}");

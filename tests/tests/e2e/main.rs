@@ -4,3 +4,4 @@ mod agent;
 mod dhcp_server;
 mod eapi_client;
 mod faults;
+mod ztp;
