@@ -2,17 +2,22 @@
 //!
 //! [`ZtpService`] owns the HTTP server task (`ztps_ztp::http`), the table of
 //! leaf addresses it answers, and one [`Lifecycle`] per served link. The
-//! daemon's loop feeds it: served links and leases on every reconcile and lease
-//! change ([`ZtpService::update_peers`]), DHCP ACKs ([`ZtpService::on_dhcp`]),
-//! LLDP neighbours ([`ZtpService::on_lldp`]) and the server's own events
-//! ([`ZtpService::next_event`] then [`ZtpService::on_event`]). Every stage
-//! change is one log line naming link, leaf, serial and stage.
+//! daemon's loop feeds it served links and leases on every reconcile
+//! ([`ZtpService::update_peers`]) and LLDP neighbours
+//! ([`ZtpService::on_lldp`]), and applies its events
+//! ([`ZtpService::next_event`] then [`ZtpService::on_event`]). The DHCP event
+//! sink calls [`ZtpDhcpHook::on_dhcp`]: an ACK adds the leaf's address to the
+//! peer table at once (its fetch follows within milliseconds, before the loop
+//! would reconcile) and queues its `dhcp` stage. Every stage change is one log
+//! line naming link, leaf, serial and stage.
 //!
 //! It knows nothing of the config file: the daemon hands it [`ZtpParams`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 use ztps_dhcp::plan::AddressPlan;
@@ -57,11 +62,78 @@ pub fn spine_address(plan: &AddressPlan) -> Ipv4Addr {
     }
 }
 
+/// Served link -> (the spine's address on it, its `[[ztp.leaf]]`).
+type LinkTable = Arc<RwLock<HashMap<String, (Ipv4Addr, Option<LeafSpec>)>>>;
+
+/// What the DHCP event sink calls; cheap to clone, never waits.
+#[derive(Clone)]
+pub struct ZtpDhcpHook {
+    peers: PeerTable,
+    links: LinkTable,
+    events: mpsc::Sender<ZtpEvent>,
+}
+
+impl ZtpDhcpHook {
+    /// An ACK admits the leaf's address at once and queues its `dhcp` stage;
+    /// a RELEASE takes the address out.
+    pub fn on_dhcp(&self, event: &Event) {
+        match event {
+            Event::Acked {
+                link,
+                address,
+                vendor,
+                renewal,
+                ..
+            } => {
+                let known = self
+                    .links
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(link)
+                    .cloned();
+                if let Some((spine, leaf)) = known {
+                    self.peers.insert(
+                        *address,
+                        PeerEntry {
+                            link: link.clone(),
+                            spine,
+                            leaf,
+                        },
+                    );
+                }
+                // What option 60 said, until the leaf's own headers say more.
+                let headers = LeafHeaders {
+                    serial: vendor
+                        .as_ref()
+                        .and_then(|v| v.serial.as_deref())
+                        .map(|s| sanitize(s, 64)),
+                    model: vendor
+                        .as_ref()
+                        .and_then(|v| v.model.as_deref())
+                        .map(|s| sanitize(s, 64)),
+                    ..LeafHeaders::default()
+                };
+                // A full queue drops the stage change rather than stall DHCP.
+                let _ = self.events.try_send(ZtpEvent {
+                    link: link.clone(),
+                    at: Instant::now(),
+                    headers,
+                    event: LeafEvent::DhcpAcked { renewal: *renewal },
+                });
+            }
+            Event::Released { address, .. } => self.peers.remove(address),
+            _ => {}
+        }
+    }
+}
+
 /// The running ZTP service.
 pub struct ZtpService {
     params: ZtpParams,
     settings: Shared<ZtpSettings>,
     peers: PeerTable,
+    links: LinkTable,
+    hook_events: mpsc::Sender<ZtpEvent>,
     events: mpsc::Receiver<ZtpEvent>,
     lifecycles: BTreeMap<String, Lifecycle>,
     stop: Option<oneshot::Sender<()>>,
@@ -82,7 +154,7 @@ impl ZtpService {
             SocketAddr::from((Ipv4Addr::UNSPECIFIED, params.port)),
             settings.clone(),
             peers.clone(),
-            tx,
+            tx.clone(),
         )?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
@@ -97,11 +169,22 @@ impl ZtpService {
             params,
             settings,
             peers,
+            links: LinkTable::default(),
+            hook_events: tx,
             events,
             lifecycles: BTreeMap::new(),
             stop: Some(stop),
             task: Some(task),
         })
+    }
+
+    /// The hook for the DHCP event sink.
+    pub fn dhcp_hook(&self) -> ZtpDhcpHook {
+        ZtpDhcpHook {
+            peers: self.peers.clone(),
+            links: self.links.clone(),
+            events: self.hook_events.clone(),
+        }
     }
 
     /// The parameters in use.
@@ -161,34 +244,21 @@ impl ZtpService {
                 ))
             })
             .collect();
-        if *self.peers.load() != table {
-            self.peers.store(table);
-        }
+        *self.links.write().unwrap_or_else(|p| p.into_inner()) = served
+            .iter()
+            .map(|l| {
+                (
+                    l.name.clone(),
+                    (
+                        spine_address(&l.plan),
+                        self.params.leaf_on(&l.name).cloned(),
+                    ),
+                )
+            })
+            .collect();
+        self.peers.replace(table);
         for link in served {
             self.lifecycle(&link.name);
-        }
-    }
-
-    /// Notes a DHCP event (ACKs move a leaf to `dhcp`).
-    pub fn on_dhcp(&mut self, event: &Event) {
-        if let Event::Acked {
-            link,
-            renewal,
-            vendor,
-            ..
-        } = event
-        {
-            // What option 60 said, until the leaf's own headers say more.
-            if let Some(v) = vendor {
-                let l = self.lifecycle(link);
-                l.note_headers(&LeafHeaders {
-                    serial: v.serial.as_deref().map(|s| sanitize(s, 64)),
-                    model: v.model.as_deref().map(|s| sanitize(s, 64)),
-                    ..LeafHeaders::default()
-                });
-            }
-            let renewal = *renewal;
-            self.apply(link, Now::current(), LeafEvent::DhcpAcked { renewal });
         }
     }
 
