@@ -1146,8 +1146,8 @@ impl Server {
         if let Some(h) = hostname {
             o.push(DhcpOption::Hostname(h));
         }
-        if let Some(url) = &class.bootfile_url {
-            o.push(DhcpOption::BootfileName(url.as_bytes().to_vec()));
+        if let Some(url) = class.bootfile_for(plan.router()) {
+            o.push(DhcpOption::BootfileName(url.into_bytes()));
         }
         o
     }
