@@ -15,6 +15,21 @@ use tracing::{error, info, warn};
 use ztps_bridge::{BridgeSpec, Netlink};
 use ztps_eapi::{retry_until, Backoff, EapiClient, FastCli};
 
+/// Waiting for EOS's eAPI at boot: quick once EOS is nearly up, quiet in
+/// syslog while it is not.
+const EAPI_READY_BACKOFF: Backoff = Backoff {
+    initial: Duration::from_millis(500),
+    max: Duration::from_secs(10),
+    factor: 2.0,
+};
+
+/// Between two VM restart attempts: 2 s, 4 s, ... at most 32 s.
+const VM_RESTART_BACKOFF: Backoff = Backoff {
+    initial: Duration::from_secs(2),
+    max: Duration::from_secs(32),
+    factor: 2.0,
+};
+
 /// How one step went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepResult {
@@ -91,11 +106,7 @@ pub async fn run(config: &Config) -> BootReport {
         }
         Ok(client) => {
             let deadline = tokio::time::Instant::now() + config.boot.ready_timeout.0;
-            let backoff = Backoff {
-                initial: Duration::from_millis(500),
-                max: Duration::from_secs(10),
-                factor: 2.0,
-            };
+            let backoff = EAPI_READY_BACKOFF;
             info!(
                 "boot: waiting up to {} for eAPI at {}",
                 config.boot.ready_timeout,
@@ -204,7 +215,7 @@ pub async fn run(config: &Config) -> BootReport {
                 Err(e) => {
                     last_error = e.to_string();
                     if attempt < attempts {
-                        let delay = Duration::from_secs(2u64.pow(attempt.min(5)));
+                        let delay = VM_RESTART_BACKOFF.delay(attempt - 1);
                         warn!(
                             "boot: vm-restart attempt {attempt}/{attempts} failed, retrying in {delay:?}: {e}"
                         );
@@ -310,4 +321,18 @@ pub async fn dry_run(config: &Config) -> String {
         out.push_str("vm-restart  disabled by vm.restart_on_boot = false\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_restart_retries_wait_longer_each_time_up_to_32_s() {
+        let delays: Vec<u64> = (0..7)
+            .map(|n| VM_RESTART_BACKOFF.delay(n).as_secs())
+            .collect();
+        assert_eq!(delays, [2, 4, 8, 16, 32, 32, 32]);
+        assert_eq!(EAPI_READY_BACKOFF.delay(0), Duration::from_millis(500));
+    }
 }

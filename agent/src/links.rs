@@ -6,59 +6,112 @@
 
 use crate::config::{glob_match, Config};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use ztps_bridge::{Ipv4AddrInfo, LinkInfo};
 use ztps_dhcp::plan::{AddressPlan, SpineAddress};
 use ztps_dhcp::ServedLink;
 use ztps_eapi::names;
 
-/// The kernel's side: links and their IPv4 addresses.
+/// The kernel's side: links and their IPv4 addresses, indexed so that a
+/// netlink event and a lookup by name or index cost O(log n), not O(links).
 #[derive(Debug, Clone, Default)]
 pub struct KernelView {
-    /// Every link.
-    pub links: Vec<LinkInfo>,
-    /// Every IPv4 address.
-    pub addresses: Vec<Ipv4AddrInfo>,
+    /// Every link, by kernel index.
+    links: BTreeMap<u32, LinkInfo>,
+    /// Kernel name -> index.
+    by_name: HashMap<String, u32>,
+    /// IPv4 addresses per link index, in the kernel's order (primary first).
+    addresses: HashMap<u32, Vec<Ipv4AddrInfo>>,
 }
 
 impl KernelView {
-    /// Applies one netlink event.
-    pub fn apply(&mut self, event: ztps_bridge::NetEvent) {
-        use ztps_bridge::NetEvent::*;
-        match event {
-            LinkChanged(l) => {
-                self.links.retain(|x| x.index != l.index);
-                self.links.push(l);
-            }
-            LinkRemoved { index, .. } => {
-                self.links.retain(|x| x.index != index);
-                self.addresses.retain(|a| a.index != index);
-            }
-            AddressAdded(a) => {
-                self.addresses
-                    .retain(|x| !(x.index == a.index && x.address == a.address));
-                self.addresses.push(a);
-            }
-            AddressRemoved(a) => {
-                self.addresses
-                    .retain(|x| !(x.index == a.index && x.address == a.address));
-            }
-            Resynced { links, addresses } => {
-                self.links = links;
-                self.addresses = addresses;
-            }
+    /// The view of a full listing.
+    pub fn new(links: Vec<LinkInfo>, addresses: Vec<Ipv4AddrInfo>) -> KernelView {
+        let mut view = KernelView::default();
+        view.reset(links, addresses);
+        view
+    }
+
+    fn reset(&mut self, links: Vec<LinkInfo>, addresses: Vec<Ipv4AddrInfo>) {
+        self.links.clear();
+        self.by_name.clear();
+        self.addresses.clear();
+        for l in links {
+            self.insert_link(l);
+        }
+        for a in addresses {
+            self.addresses.entry(a.index).or_default().push(a);
         }
     }
 
+    fn insert_link(&mut self, l: LinkInfo) {
+        if let Some(old) = self.links.get(&l.index) {
+            if old.name != l.name {
+                self.by_name.remove(&old.name);
+            }
+        }
+        self.by_name.insert(l.name.clone(), l.index);
+        self.links.insert(l.index, l);
+    }
+
+    /// Applies one netlink event; returns whether anything the plan reads changed
+    /// (a repeated identical event changes nothing).
+    pub fn apply(&mut self, event: ztps_bridge::NetEvent) -> bool {
+        use ztps_bridge::NetEvent::*;
+        match event {
+            LinkChanged(l) => {
+                if self.links.get(&l.index) == Some(&l) {
+                    return false;
+                }
+                self.insert_link(l);
+            }
+            LinkRemoved { index, .. } => {
+                let Some(old) = self.links.remove(&index) else {
+                    return self.addresses.remove(&index).is_some();
+                };
+                self.by_name.remove(&old.name);
+                self.addresses.remove(&index);
+            }
+            AddressAdded(a) => {
+                let list = self.addresses.entry(a.index).or_default();
+                if list.contains(&a) {
+                    return false;
+                }
+                list.retain(|x| x.address != a.address);
+                list.push(a);
+            }
+            AddressRemoved(a) => {
+                let Some(list) = self.addresses.get_mut(&a.index) else {
+                    return false;
+                };
+                let before = list.len();
+                list.retain(|x| x.address != a.address);
+                if list.len() == before {
+                    return false;
+                }
+                if list.is_empty() {
+                    self.addresses.remove(&a.index);
+                }
+            }
+            Resynced { links, addresses } => self.reset(links, addresses),
+        }
+        true
+    }
+
+    /// Every link, by index.
+    pub fn links(&self) -> impl Iterator<Item = &LinkInfo> {
+        self.links.values()
+    }
+
     fn by_name(&self, name: &str) -> Option<&LinkInfo> {
-        self.links.iter().find(|l| l.name == name)
+        self.by_name.get(name).and_then(|i| self.links.get(i))
     }
 
     /// The first IPv4 address on a link (the primary: the kernel lists it first).
     fn address_of(&self, index: u32) -> Option<SpineAddress> {
         self.addresses
-            .iter()
-            .find(|a| a.index == index)
+            .get(&index)
+            .and_then(|l| l.first())
             .map(|a| SpineAddress {
                 address: a.address,
                 prefix_len: a.prefix_len,
@@ -133,21 +186,23 @@ pub fn plan_links(
     connected: &BTreeSet<String>,
     extra: impl IntoIterator<Item = String>,
 ) -> Vec<LinkView> {
-    let kernel_names: Vec<&str> = kernel.links.iter().map(|l| l.name.as_str()).collect();
     let pools: BTreeMap<String, &crate::config::LinkPool> = config
         .dhcp
         .links
         .iter()
         .map(|p| (canon(&p.interface), p))
         .collect();
-    let mut candidates: BTreeSet<String> = connected.iter().map(|n| canon(n)).collect();
+    let connected: BTreeSet<String> = connected.iter().map(|n| canon(n)).collect();
+    let mut candidates: BTreeSet<String> = connected.clone();
     candidates.extend(pools.keys().cloned());
     candidates.extend(extra.into_iter().map(|n| canon(&n)));
+    let exists = |k: &str| kernel.by_name.contains_key(k);
     let mut views: Vec<LinkView> = candidates
         .into_iter()
         .map(|eos| {
-            let is_connected = connected.iter().any(|c| canon(c) == eos);
-            let kernel_name = names::resolve_kernel_name(&eos, &kernel_names).ok();
+            let is_connected = connected.contains(&eos);
+            let resolved = names::resolve_kernel_name_with(&eos, exists);
+            let kernel_name = resolved.as_ref().ok().cloned();
             let link = kernel_name.as_deref().and_then(|k| kernel.by_name(k));
             let spine = link.and_then(|l| kernel.address_of(l.index));
             let mut view = LinkView {
@@ -169,7 +224,7 @@ pub fn plan_links(
             } else if !is_connected {
                 reason(&mut view, "not connected".into());
             } else if link.is_none() {
-                let why = match names::resolve_kernel_name(&eos, &kernel_names) {
+                let why = match &resolved {
                     Err(e) => e.to_string(),
                     Ok(k) => format!("kernel interface {k} not found"),
                 };
@@ -222,8 +277,8 @@ mod tests {
     }
 
     fn kernel() -> KernelView {
-        KernelView {
-            links: vec![
+        KernelView::new(
+            vec![
                 link(1, "lo"),
                 link(2, "ma1"),
                 link(3, "et1"),
@@ -233,7 +288,7 @@ mod tests {
                 link(7, "br0"),
                 link(8, "et49_1"),
             ],
-            addresses: vec![
+            vec![
                 addr(2, "192.168.0.10", 24),
                 addr(3, "10.0.0.0", 31),
                 addr(4, "10.0.0.2", 31),
@@ -242,7 +297,7 @@ mod tests {
                 addr(7, "10.10.10.1", 24),
                 addr(8, "10.0.0.5", 30),
             ],
-        }
+        )
     }
 
     fn connected(names: &[&str]) -> BTreeSet<String> {

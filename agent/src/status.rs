@@ -110,30 +110,26 @@ pub struct EventStatus {
     pub at: u64,
 }
 
-/// Builds a link's row from its view, the leases and the last event.
+/// Builds a link's row from its view, its current lease and the last event.
 pub fn link_status(
     view: &LinkView,
-    leases: &[&Lease],
+    lease: Option<&Lease>,
     last_event: Option<EventStatus>,
     now: u64,
 ) -> LinkStatus {
-    let lease = leases
-        .iter()
-        .filter(|l| l.link == view.eos_name)
-        .max_by_key(|l| (l.state == LeaseState::Bound, l.updated))
-        .map(|l| LeaseStatus {
-            mac: l.mac.clone(),
-            address: l.address,
-            state: match l.state {
-                LeaseState::Released => "released".into(),
-                LeaseState::Bound if l.expires <= now => "expired".into(),
-                LeaseState::Bound => "bound".into(),
-            },
-            expires: l.expires,
-            model: l.vendor.as_ref().and_then(|v| v.model.clone()),
-            serial: l.vendor.as_ref().and_then(|v| v.serial.clone()),
-            hostname: l.hostname.clone(),
-        });
+    let lease = lease.map(|l| LeaseStatus {
+        mac: l.mac.clone(),
+        address: l.address,
+        state: match l.state {
+            LeaseState::Released => "released".into(),
+            LeaseState::Bound if l.expires <= now => "expired".into(),
+            LeaseState::Bound => "bound".into(),
+        },
+        expires: l.expires,
+        model: l.vendor.as_ref().and_then(|v| v.model.clone()),
+        serial: l.vendor.as_ref().and_then(|v| v.serial.clone()),
+        hostname: l.hostname.clone(),
+    });
     let leaf_address = view.plan.as_ref().map(|p| match p {
         AddressPlan::PointToPoint { leaf, .. } => leaf.to_string(),
         AddressPlan::Pool(pool) => format!("{}-{}", pool.first, pool.last),

@@ -25,6 +25,7 @@ use ztps_dhcp::{Event, Lease, ServedLink};
 use ztps_ztp::http::{
     BindError, LeafSpec, Limits, PeerEntry, PeerTable, Shared, ZtpEvent, ZtpServer, ZtpSettings,
 };
+use ztps_ztp::image::ImageStore;
 use ztps_ztp::lifecycle::{sanitize, LeafEvent, LeafHeaders, Lifecycle, Now, ZtpLinkStatus};
 
 /// Events buffered between the HTTP server and the daemon loop; beyond this
@@ -40,6 +41,36 @@ pub struct ZtpParams {
     pub configs: PathBuf,
     /// `[[ztp.leaf]]` by spine port (EOS name, matched in any case).
     pub leaves: BTreeMap<String, LeafSpec>,
+    /// `[ztp.image]` and `ztp.max_image_downloads`, if an image is configured.
+    pub image: Option<ImageParams>,
+}
+
+/// The EOS image leaves not on `version` are upgraded to first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageParams {
+    /// `ztp.image.file`.
+    pub file: PathBuf,
+    /// `ztp.image.version`.
+    pub version: String,
+    /// `ztp.max_image_downloads`.
+    pub max_downloads: usize,
+}
+
+impl ImageParams {
+    /// The store serving this image, reusing `current` when nothing changed so
+    /// its cached sha256 and its running downloads' slots carry over a reload.
+    fn store(&self, current: Option<&ImageStore>) -> ImageStore {
+        match current {
+            Some(s)
+                if s.file() == self.file
+                    && s.version() == self.version
+                    && s.max_downloads() == self.max_downloads =>
+            {
+                s.clone()
+            }
+            _ => ImageStore::new(self.file.clone(), self.version.clone(), self.max_downloads),
+        }
+    }
 }
 
 impl ZtpParams {
@@ -147,6 +178,7 @@ impl ZtpService {
         let settings = Shared::new(ZtpSettings {
             configs: params.configs.clone(),
             limits: Limits::default(),
+            image: params.image.as_ref().map(|i| i.store(None)),
         });
         let peers = PeerTable::new(HashMap::new());
         let (tx, events) = mpsc::channel(EVENT_QUEUE);
@@ -202,9 +234,14 @@ impl ZtpService {
                 params.port
             );
         }
+        let current = self.settings.load();
         self.settings.store(ZtpSettings {
             configs: params.configs.clone(),
             limits: Limits::default(),
+            image: params
+                .image
+                .as_ref()
+                .map(|i| i.store(current.image.as_ref())),
         });
         for (link, l) in self.lifecycles.iter_mut() {
             l.set_leaf(params.leaf_on(link).map(|s| s.name().to_string()));

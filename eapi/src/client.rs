@@ -13,13 +13,18 @@ use serde_json::Value;
 
 use crate::jsonrpc::{excerpt, parse_response, request_body, Format};
 use crate::model::{
-    parse_interfaces_status, parse_ip_interfaces, parse_management_api, parse_version,
-    InterfaceStatus, IpInterface, ManagementApi, Version,
+    parse_interfaces_status, parse_ip_interfaces, parse_lldp_neighbors, parse_management_api,
+    parse_version, InterfaceStatus, IpInterface, LldpNeighbor, ManagementApi, Version,
 };
 use crate::EapiError;
 
 /// The on-box default: `management api http-commands` / `protocol unix-socket`.
 pub const DEFAULT_URL: &str = "unix:/var/run/command-api.sock";
+
+/// The largest answer read, in bytes. `show interfaces status` for 10,000
+/// ports is about 3 MiB; anything past this is not EOS and is refused while it
+/// streams, before it can grow the daemon's memory.
+pub const MAX_BODY: usize = 16 << 20;
 
 /// The request URL used over a unix socket: EOS's server ignores the host but not the path.
 const UNIX_REQUEST_URL: &str = "http://localhost/command-api";
@@ -65,30 +70,32 @@ impl fmt::Debug for Credentials {
 }
 
 impl Credentials {
-    /// Reads credentials kept out of the config file: either two lines (user, then
-    /// password) or one `user:password` line. Surrounding whitespace is ignored.
-    pub fn from_file(path: &Path) -> Result<Credentials, EapiError> {
+    /// The one format for a password kept out of the config file: the file holds
+    /// the password alone, on its first line (a trailing newline or CR is not
+    /// part of it); the user comes from the config. A file with more lines is
+    /// refused rather than guessed at.
+    pub fn from_password_file(user: &str, path: &Path) -> Result<Credentials, EapiError> {
         let error = |reason: String| EapiError::Credentials {
             path: path.to_owned(),
             reason,
         };
         let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-        Credentials::parse(&text).ok_or_else(|| {
-            error(
-                "expected `user` and `password` on two lines, or one `user:password` line"
-                    .to_owned(),
-            )
-        })
+        Credentials::parse(user, &text).map_err(|why| error(why.to_owned()))
     }
 
-    fn parse(text: &str) -> Option<Credentials> {
-        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-        let first = lines.next()?;
-        let (user, password) = match lines.next() {
-            Some(password) => (first, password),
-            None => first.split_once(':')?,
-        };
-        (!user.is_empty() && !password.is_empty() && lines.next().is_none()).then(|| Credentials {
+    fn parse(user: &str, text: &str) -> Result<Credentials, &'static str> {
+        let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
+        let password = lines.next().unwrap_or("");
+        if lines.any(|l| !l.trim().is_empty()) {
+            return Err("expected the password alone on one line (the user is `eapi.user`)");
+        }
+        if password.is_empty() {
+            return Err("the file is empty: expected the password on its first line");
+        }
+        if user.is_empty() {
+            return Err("no eAPI user given");
+        }
+        Ok(Credentials {
             user: user.to_owned(),
             password: password.to_owned(),
         })
@@ -115,6 +122,7 @@ pub struct EapiClient {
     timeout: Duration,
     credentials: Option<Credentials>,
     next_id: AtomicU64,
+    max_body: usize,
 }
 
 impl EapiClient {
@@ -177,7 +185,14 @@ impl EapiClient {
             timeout: config.timeout,
             credentials: config.credentials.clone(),
             next_id: AtomicU64::new(1),
+            max_body: MAX_BODY,
         })
+    }
+
+    /// The same client with another answer-size cap (default [`MAX_BODY`]).
+    pub fn with_max_body(mut self, bytes: usize) -> EapiClient {
+        self.max_body = bytes;
+        self
     }
 
     /// The URL as configured.
@@ -200,10 +215,7 @@ impl EapiClient {
         tracing::debug!(url = %self.url, ?cmds, "eAPI request");
         let response = request.send().await.map_err(|e| self.transport_error(&e))?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(&e))?;
+        let body = self.read_body(response).await?;
         if !status.is_success() {
             // Some EOS front ends send JSON-RPC errors with a non-200 status.
             if let Err(error @ EapiError::Command { .. }) = parse_response(&body, cmds) {
@@ -216,6 +228,31 @@ impl EapiClient {
             });
         }
         parse_response(&body, cmds)
+    }
+
+    /// Reads the body chunk by chunk, refusing it as soon as it passes the cap
+    /// (a declared Content-Length over the cap is refused before reading).
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, EapiError> {
+        let too_large = || EapiError::BodyTooLarge {
+            url: self.url.clone(),
+            limit: self.max_body,
+        };
+        let declared = response.content_length().unwrap_or(0);
+        if declared > self.max_body as u64 {
+            return Err(too_large());
+        }
+        let mut body = Vec::with_capacity(declared as usize);
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(&e))?
+        {
+            if body.len() + chunk.len() > self.max_body {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     /// Runs `cmds` with [`Format::Text`] and returns each command's CLI output.
@@ -244,6 +281,12 @@ impl EapiClient {
     pub async fn connected_interfaces(&self) -> Result<Vec<InterfaceStatus>, EapiError> {
         let result = self.run_one("show interfaces status connected").await?;
         parse_interfaces_status(&result)
+    }
+
+    /// `show lldp neighbors`: who is cabled to which port, as LLDP reports it.
+    pub async fn lldp_neighbors(&self) -> Result<Vec<LldpNeighbor>, EapiError> {
+        let result = self.run_one("show lldp neighbors").await?;
+        parse_lldp_neighbors(&result)
     }
 
     /// `show ip interface`: addresses, unnumbered sources and states of routed interfaces.
@@ -403,30 +446,109 @@ mod tests {
     }
 
     #[test]
-    fn credentials_files() {
+    fn password_files_hold_the_password_alone() {
         let parse = Credentials::parse;
         let admin = Credentials {
             user: "admin".into(),
-            password: "pa:ss".into(),
+            password: "pa:ss word".into(),
         };
-        assert_eq!(parse("admin\npa:ss\n").as_ref(), Some(&admin));
-        assert_eq!(parse("  admin  \n\n pa:ss \n").as_ref(), Some(&admin));
-        assert_eq!(parse("admin:pa:ss\n").as_ref(), Some(&admin));
-        assert_eq!(parse(""), None);
-        assert_eq!(parse("admin\n"), None);
-        assert_eq!(parse("a\nb\nc\n"), None);
-        assert_eq!(parse(":secret"), None);
+        assert_eq!(parse("admin", "pa:ss word\n").as_ref(), Ok(&admin));
+        assert_eq!(parse("admin", "pa:ss word\r\n\n").as_ref(), Ok(&admin));
+        assert_eq!(parse("admin", "pa:ss word").as_ref(), Ok(&admin));
+        assert!(parse("admin", "").is_err());
+        assert!(parse("admin", "\n").is_err());
+        // The old two-line form is refused, not misread as a password "admin".
+        let two = parse("admin", "admin\npa:ss\n").unwrap_err();
+        assert!(two.contains("alone"), "{two}");
+        assert!(parse("", "secret").is_err());
 
         let debug = format!("{admin:?}");
         assert!(!debug.contains("pa:ss"), "{debug}");
 
         let err =
-            Credentials::from_file(Path::new("/nonexistent/ztps/eapi-credentials")).unwrap_err();
+            Credentials::from_password_file("admin", Path::new("/nonexistent/ztps/eapi-password"))
+                .unwrap_err();
         assert!(
-            err.to_string().starts_with(
-                "cannot read eAPI credentials from /nonexistent/ztps/eapi-credentials"
-            ),
+            err.to_string()
+                .starts_with("cannot read eAPI credentials from /nonexistent/ztps/eapi-password"),
             "{err}"
         );
+    }
+
+    /// A local server on loopback that answers every request with `head`
+    /// followed by `body_chunk` repeated forever (or until the client leaves).
+    async fn endless_server(head: &'static str, body_chunk: &'static [u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = conn.read(&mut buf).await;
+                    if conn.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    // Bounded: 1 GiB at most, far past any cap under test.
+                    for _ in 0..(1usize << 30) / body_chunk.len() {
+                        if conn.write_all(body_chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        format!("http://{addr}/command-api")
+    }
+
+    #[tokio::test]
+    async fn an_endless_or_huge_answer_is_refused_at_the_cap() {
+        static CHUNK: &[u8] = b"10000\r\n";
+        // Chunked: each chunk is 64 KiB of spaces (valid JSON whitespace).
+        static BODY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        let body = BODY.get_or_init(|| {
+            let mut b = CHUNK.to_vec();
+            b.extend(std::iter::repeat_n(b' ', 0x10000));
+            b.extend_from_slice(b"\r\n");
+            b
+        });
+        let url = endless_server(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+            body,
+        )
+        .await;
+        let eapi = EapiClient::new(&EapiConfig {
+            url,
+            timeout: Duration::from_secs(20),
+            credentials: None,
+        })
+        .unwrap()
+        .with_max_body(1 << 20);
+        let err = eapi.version().await.unwrap_err();
+        assert!(
+            matches!(err, EapiError::BodyTooLarge { limit, .. } if limit == 1 << 20),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("larger than 1048576 bytes"),
+            "{err}"
+        );
+        assert!(!err.is_retryable());
+
+        // A declared length over the cap is refused before the body is read.
+        let url = endless_server(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\n\r\n",
+            b"                ",
+        )
+        .await;
+        let eapi = EapiClient::new(&EapiConfig {
+            url,
+            timeout: Duration::from_secs(20),
+            credentials: None,
+        })
+        .unwrap();
+        assert_eq!(eapi.max_body, MAX_BODY);
+        let err = eapi.version().await.unwrap_err();
+        assert!(matches!(err, EapiError::BodyTooLarge { .. }), "{err:?}");
     }
 }

@@ -110,6 +110,16 @@ pub enum EapiError {
         errors: Vec<String>,
     },
 
+    /// The answer is larger than the client accepts: an endless or huge body
+    /// must not grow the daemon's memory.
+    #[error("eAPI at {url} sent an answer larger than {limit} bytes; refused (is something other than EOS listening there?)")]
+    BodyTooLarge {
+        /// The URL.
+        url: String,
+        /// The cap, in bytes.
+        limit: usize,
+    },
+
     /// The answer is not the JSON this client expected.
     #[error("unexpected eAPI answer{}: expected {expected}; got {got}", command.as_ref().map(|c| format!(" to `{c}`")).unwrap_or_default())]
     Malformed {
@@ -137,6 +147,7 @@ impl EapiError {
             | EapiError::Credentials { .. }
             | EapiError::Client(_)
             | EapiError::Command { .. }
+            | EapiError::BodyTooLarge { .. }
             | EapiError::Malformed { .. } => false,
         }
     }

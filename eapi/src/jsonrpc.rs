@@ -44,7 +44,7 @@ pub fn parse_response(body: &[u8], cmds: &[&str]) -> Result<Vec<Value>, EapiErro
             format!("non-JSON body ({e}): {}", excerpt(body)),
         )
     })?;
-    let Some(envelope) = envelope.as_object() else {
+    let Value::Object(mut envelope) = envelope else {
         return Err(EapiError::malformed(
             None,
             "a JSON-RPC 2.0 response object",
@@ -54,8 +54,9 @@ pub fn parse_response(body: &[u8], cmds: &[&str]) -> Result<Vec<Value>, EapiErro
     if let Some(error) = envelope.get("error").filter(|e| !e.is_null()) {
         return Err(command_error(error, cmds));
     }
-    match envelope.get("result") {
-        Some(Value::Array(results)) if results.len() == cmds.len() => Ok(results.clone()),
+    // Moved out, not cloned: a 10,000-interface answer is megabytes of values.
+    match envelope.remove("result") {
+        Some(Value::Array(results)) if results.len() == cmds.len() => Ok(results),
         Some(Value::Array(results)) => Err(EapiError::malformed(
             None,
             format!("{} results, one per command", cmds.len()),

@@ -18,12 +18,12 @@ mod model;
 pub mod names;
 mod retry;
 
-pub use client::{Credentials, EapiClient, EapiConfig, DEFAULT_URL};
+pub use client::{Credentials, EapiClient, EapiConfig, DEFAULT_URL, MAX_BODY};
 pub use error::EapiError;
 pub use fastcli::{cli_errors, FastCli, FastCliError, DEFAULT_FASTCLI};
 pub use jsonrpc::{parse_response, request_body, Format};
 pub use model::{
-    parse_interfaces_status, parse_ip_interfaces, parse_management_api, parse_version,
-    InterfaceStatus, IpInterface, Ipv4Prefix, ManagementApi, Version,
+    parse_interfaces_status, parse_ip_interfaces, parse_lldp_neighbors, parse_management_api,
+    parse_version, InterfaceStatus, IpInterface, Ipv4Prefix, LldpNeighbor, ManagementApi, Version,
 };
 pub use retry::{retry_until, Backoff};

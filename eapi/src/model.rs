@@ -149,6 +149,57 @@ pub fn parse_interfaces_status(result: &Value) -> Result<Vec<InterfaceStatus>, E
     Ok(rows)
 }
 
+/// One row of `show lldp neighbors`: who is cabled to a port of this switch.
+///
+/// The neighbour's fields come from LLDP frames the neighbour sends: untrusted
+/// text, to be escaped before it reaches a terminal or a log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LldpNeighbor {
+    /// This switch's port, EOS name, e.g. `Ethernet3`.
+    pub port: String,
+    /// The neighbour's system name, e.g. `leaf3.example.net`.
+    pub neighbor_device: String,
+    /// The neighbour's port, as it names it, e.g. `Ethernet48`.
+    pub neighbor_port: String,
+    /// How long the neighbour said its information stays valid; absent in some releases.
+    pub ttl: Option<std::time::Duration>,
+}
+
+/// Reads the result of `show lldp neighbors`, sorted by port then neighbour.
+/// Rows without a `port` are skipped; missing neighbour fields read as "".
+pub fn parse_lldp_neighbors(result: &Value) -> Result<Vec<LldpNeighbor>, EapiError> {
+    const CMD: &str = "show lldp neighbors";
+    let rows = result
+        .get("lldpNeighbors")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            EapiError::malformed(
+                Some(CMD),
+                "an object with an `lldpNeighbors` array",
+                short_json(result),
+            )
+        })?;
+    let mut neighbors: Vec<LldpNeighbor> = rows
+        .iter()
+        .filter_map(Value::as_object)
+        .filter_map(|row| {
+            Some(LldpNeighbor {
+                port: string(row, "port")?,
+                neighbor_device: string(row, "neighborDevice").unwrap_or_default(),
+                neighbor_port: string(row, "neighborPort").unwrap_or_default(),
+                ttl: row
+                    .get("ttl")
+                    .and_then(Value::as_u64)
+                    .map(std::time::Duration::from_secs),
+            })
+        })
+        .collect();
+    neighbors.sort_by(|a, b| {
+        natural_cmp(&a.port, &b.port).then_with(|| a.neighbor_device.cmp(&b.neighbor_device))
+    });
+    Ok(neighbors)
+}
+
 /// Reads the result of `show ip interface` (old and new schemas) or
 /// `show ip interface brief`, sorted by name.
 pub fn parse_ip_interfaces(result: &Value) -> Result<Vec<IpInterface>, EapiError> {
@@ -353,6 +404,60 @@ fn short_json(value: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn goeapi_lldp_neighbors_fixture() {
+        let envelope =
+            include_bytes!("../tests/fixtures/goeapi_show_lldp_neighbors_jsonrpc_envelope.json");
+        let results = crate::parse_response(envelope, &["enable", "show lldp neighbors"]).unwrap();
+        let neighbors = parse_lldp_neighbors(&results[1]).unwrap();
+        let ports: Vec<&str> = neighbors.iter().map(|n| n.port.as_str()).collect();
+        assert_eq!(
+            ports,
+            ["Ethernet3", "Ethernet4", "Ethernet14", "Management1"]
+        );
+        assert_eq!(
+            neighbors[0],
+            LldpNeighbor {
+                port: "Ethernet3".into(),
+                neighbor_device: "testsw1.aristanetworks.com".into(),
+                neighbor_port: "Ethernet48".into(),
+                ttl: Some(std::time::Duration::from_secs(120)),
+            }
+        );
+        // Lenient: rows without a port are skipped, missing fields are empty.
+        let odd = json!({"lldpNeighbors": [{"neighborDevice": "x"}, {"port": "Ethernet1"}, 7]});
+        let odd = parse_lldp_neighbors(&odd).unwrap();
+        assert_eq!(odd.len(), 1);
+        assert_eq!(odd[0].neighbor_device, "");
+        assert_eq!(odd[0].ttl, None);
+        let err = parse_lldp_neighbors(&json!({"lldpNeighbours": []})).unwrap_err();
+        assert!(err.to_string().contains("lldpNeighbors"), "{err}");
+    }
+
+    #[test]
+    fn ten_thousand_interfaces_parse_quickly() {
+        // Speed is measured in `cargo xtask bench`; this only checks that a
+        // 10,000-interface answer parses whole (the daemon's worst case).
+        let mut statuses = serde_json::Map::new();
+        for i in 0..10_000 {
+            statuses.insert(
+                format!("Ethernet{}/{}", i / 4 + 1, i % 4 + 1),
+                json!({"linkStatus": if i % 2 == 0 { "connected" } else { "notconnect" },
+                       "description": "", "interfaceType": "100GBASE-CR4", "bandwidth": 100000000000u64,
+                       "lineProtocolStatus": "up", "vlanInformation": {"interfaceMode": "routed"}}),
+            );
+        }
+        let body = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": "1",
+            "result": [{"interfaceStatuses": statuses}]}))
+        .unwrap();
+        let results = crate::parse_response(&body, &["show interfaces status connected"]).unwrap();
+        let rows = parse_interfaces_status(&results[0]).unwrap();
+        assert_eq!(rows.len(), 10_000);
+        assert_eq!(rows.iter().filter(|r| r.is_connected()).count(), 5_000);
+        assert_eq!(rows[0].name, "Ethernet1/1");
+        assert_eq!(rows[9_999].name, "Ethernet2500/4");
+    }
 
     fn fixture(text: &str) -> Value {
         serde_json::from_str(text).expect("fixture is JSON")

@@ -63,9 +63,20 @@ pub fn resolve_kernel_name<S: AsRef<str>>(
     eos: &str,
     kernel_names: &[S],
 ) -> Result<String, NameError> {
+    resolve_kernel_name_with(eos, |kernel| {
+        kernel_names.iter().any(|k| k.as_ref() == kernel)
+    })
+}
+
+/// [`resolve_kernel_name`] with a lookup of the caller's choice (a set or a map,
+/// so that resolving every port of a large switch is not quadratic).
+pub fn resolve_kernel_name_with(
+    eos: &str,
+    exists: impl Fn(&str) -> bool,
+) -> Result<String, NameError> {
     let (kind, _) = split_eos(eos).ok_or_else(|| NameError::NotMappable(eos.to_owned()))?;
     let kernel = eos_to_kernel(eos).ok_or_else(|| NameError::NotMappable(eos.to_owned()))?;
-    if kernel_names.iter().any(|k| k.as_ref() == kernel) {
+    if exists(&kernel) {
         Ok(kernel)
     } else {
         Err(NameError::NoKernelInterface {

@@ -25,7 +25,9 @@
 //! - events go to the daemon over a bounded channel with `try_send`: a full
 //!   channel drops (and counts) events, it never stalls a response.
 
+use crate::image::ImageStore;
 use crate::lifecycle::{LeafEvent, LeafHeaders};
+use crate::script::{self, UpgradeScript};
 use crate::ResponseBody;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -228,6 +230,8 @@ pub struct ZtpSettings {
     pub configs: PathBuf,
     /// Bounds on clients.
     pub limits: Limits,
+    /// `[ztp.image]`: leaves not on its version get the upgrade script.
+    pub image: Option<ImageStore>,
 }
 
 /// Something that happened to the leaf on a link, for its lifecycle.
@@ -275,6 +279,8 @@ pub struct ZtpServer {
 
 /// What every request handler reads.
 struct Ctx {
+    /// The port leaves connect to, for the URLs in the upgrade script.
+    port: u16,
     settings: Shared<ZtpSettings>,
     peers: PeerTable,
     events: mpsc::Sender<ZtpEvent>,
@@ -308,9 +314,14 @@ impl ZtpServer {
                 BindError::Listen { addr, source }
             }
         })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| BindError::Listen { addr, source })?
+            .port();
         Ok(ZtpServer {
             listener,
             ctx: Arc::new(Ctx {
+                port,
                 settings,
                 peers,
                 events,
@@ -592,7 +603,7 @@ impl Route {
 
 /// One request from an admitted peer.
 async fn handle(
-    ctx: &Ctx,
+    ctx: &Arc<Ctx>,
     peer: Ipv4Addr,
     local: Ipv4Addr,
     req: Request<Incoming>,
@@ -638,14 +649,73 @@ async fn handle(
             return text(StatusCode::FORBIDDEN, "serial does not match\n");
         }
     }
+    let settings = ctx.settings.load();
     match route {
-        Route::Bootstrap | Route::Config => {
-            let settings = ctx.settings.load();
-            serve_config(&settings, leaf, event).await
-        }
-        Route::Image => text(StatusCode::NOT_FOUND, "no image configured\n"),
+        Route::Bootstrap => match settings
+            .image
+            .as_ref()
+            .filter(|i| needs_upgrade(i, &headers))
+        {
+            Some(image) => serve_script(ctx.port, local, image, &headers, event).await,
+            None => serve_config(&settings, leaf, event).await,
+        },
+        Route::Config => serve_config(&settings, leaf, event).await,
+        Route::Image => match &settings.image {
+            Some(image) => {
+                let (ctx, link) = (ctx.clone(), entry.link.clone());
+                let progress = Box::new(move |sent, total| {
+                    let event = match sent == total {
+                        true => LeafEvent::ImageDone,
+                        false => LeafEvent::ImageProgress { sent, total },
+                    };
+                    ctx.emit(&link, &headers, event);
+                });
+                image.respond(req.headers(), progress).await
+            }
+            None => text(StatusCode::NOT_FOUND, "no image configured\n"),
+        },
         Route::Status => unreachable!("answered above"),
     }
+}
+
+/// A leaf gets the upgrade script unless it says it runs the image's version.
+fn needs_upgrade(image: &ImageStore, headers: &LeafHeaders) -> bool {
+    headers.version.as_deref() != Some(image.version())
+}
+
+/// `GET /ztp/bootstrap` for a leaf on another EOS version: the upgrade script,
+/// pointing back at the address and port the leaf reached.
+async fn serve_script(
+    port: u16,
+    local: Ipv4Addr,
+    image: &ImageStore,
+    headers: &LeafHeaders,
+    event: impl Fn(LeafEvent),
+) -> Response<ResponseBody> {
+    let digest = match image.digest().await {
+        Ok(d) => d,
+        Err(e) => {
+            event(LeafEvent::Failed { why: e.to_string() });
+            return text(StatusCode::INTERNAL_SERVER_ERROR, "image unavailable\n");
+        }
+    };
+    let base_url = match port {
+        80 => format!("http://{local}"),
+        _ => format!("http://{local}:{port}"),
+    };
+    let body = script::render(&UpgradeScript {
+        base_url: &base_url,
+        image: &digest,
+        serial: headers.serial.as_deref(),
+        version: image.version(),
+    });
+    event(LeafEvent::ScriptSent {
+        bytes: body.len() as u64,
+    });
+    let mut r = text(StatusCode::OK, body);
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
 }
 
 /// `GET /ztp/config` (and the bootstrap when no upgrade applies): the exact
@@ -858,7 +928,17 @@ mod tests {
     }
 
     async fn start(limits: Limits) -> Running {
+        start_with_image(limits, None).await
+    }
+
+    /// The server with `[ztp.image]` = `image` as EOS 4.33.2F, when given.
+    async fn start_with_image(limits: Limits, image: Option<&[u8]>) -> Running {
         let dir = tempfile::tempdir().unwrap();
+        let image = image.map(|bytes| {
+            let path = dir.path().join("EOS-4.33.2F.swi");
+            std::fs::write(&path, bytes).unwrap();
+            ImageStore::new(path, "4.33.2F".into(), 2)
+        });
         std::fs::write(dir.path().join("leaf3.cfg"), "hostname leaf3\n").unwrap();
         std::fs::write(dir.path().join("leaf4.cfg"), "hostname leaf4\n").unwrap();
         let peers = PeerTable::new(HashMap::from([
@@ -872,6 +952,7 @@ mod tests {
         let settings = Shared::new(ZtpSettings {
             configs: dir.path().to_path_buf(),
             limits,
+            image,
         });
         let (tx, events) = mpsc::channel(64);
         let server =
@@ -930,6 +1011,93 @@ mod tests {
             .await
             .expect("an event within 5 s")
             .expect("channel open")
+    }
+
+    #[tokio::test]
+    async fn with_an_image_a_leaf_on_another_version_gets_the_upgrade_script() {
+        let image: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let mut r = start_with_image(Limits::default(), Some(&image)).await;
+        let on = |v: &str| format!("X-Arista-SoftwareVersion: {v}\r\n");
+
+        let plain = request(r.port, LEAF3, get("/ztp/bootstrap", &on("4.33.2F"))).await;
+        assert_eq!(body(&plain), "hostname leaf3\n", "{plain}");
+        assert!(matches!(
+            next_event(&mut r).await.event,
+            LeafEvent::ConfigSent { .. }
+        ));
+
+        for headers in [on("4.30.1F"), String::new()] {
+            let script = request(r.port, LEAF3, get("/ztp/bootstrap", &headers)).await;
+            assert_eq!(status_line(&script), "HTTP/1.1 200 OK");
+            let text = body(&script);
+            assert!(text.starts_with("#!/bin/bash\n"), "{script}");
+            let url = format!("\nBASE_URL='http://{SPINE}:{}'\n", r.port);
+            assert!(text.contains(&url), "{text}");
+            let sum = ImageStore::new(r.dir.path().join("EOS-4.33.2F.swi"), "v".into(), 1)
+                .digest()
+                .await
+                .unwrap()
+                .sha256_hex;
+            assert!(text.contains(&format!("\nIMAGE_SHA256='{sum}'\n")));
+            assert!(text.contains("\nIMAGE='EOS-4.33.2F.swi'\n"));
+            assert!(matches!(
+                next_event(&mut r).await.event,
+                LeafEvent::ScriptSent { .. }
+            ));
+        }
+
+        // The config stays reachable for the script, whatever the version.
+        let config = request(r.port, LEAF3, get("/ztp/config", &on("4.30.1F"))).await;
+        assert_eq!(body(&config), "hostname leaf3\n");
+        assert!(matches!(
+            next_event(&mut r).await.event,
+            LeafEvent::ConfigSent { .. }
+        ));
+
+        let resp = request(r.port, LEAF3, get("/ztp/image", "Range: bytes=100-\r\n")).await;
+        assert_eq!(status_line(&resp), "HTTP/1.1 206 Partial Content");
+        let (head, _) = resp.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.contains("content-range: bytes 100-2999999/3000000"),
+            "{head}"
+        );
+        let mut events = Vec::new();
+        loop {
+            let e = next_event(&mut r).await.event;
+            let done = e == LeafEvent::ImageDone;
+            events.push(e);
+            if done {
+                break;
+            }
+        }
+        assert!(
+            matches!(
+                events[0],
+                LeafEvent::ImageProgress {
+                    total: 3_000_000,
+                    ..
+                }
+            ),
+            "{events:?}"
+        );
+
+        // A serial-locked port checks the serial on the image too.
+        let refused = request(r.port, LEAF4, get("/ztp/image", "")).await;
+        assert_eq!(status_line(&refused), "HTTP/1.1 403 Forbidden");
+        let ok = request(
+            r.port,
+            LEAF4,
+            get("/ztp/image", "X-Arista-Serial: JPE20000004\r\n"),
+        )
+        .await;
+        assert_eq!(status_line(&ok), "HTTP/1.1 200 OK");
+    }
+
+    #[tokio::test]
+    async fn without_an_image_the_image_route_is_404() {
+        let r = start(Limits::default()).await;
+        let resp = request(r.port, LEAF3, get("/ztp/image", "")).await;
+        assert_eq!(status_line(&resp), "HTTP/1.1 404 Not Found");
     }
 
     #[tokio::test]
@@ -1130,6 +1298,7 @@ mod tests {
             Shared::new(ZtpSettings {
                 configs: "/nonexistent".into(),
                 limits: Limits::default(),
+                image: None,
             }),
             PeerTable::new(HashMap::new()),
             tx,

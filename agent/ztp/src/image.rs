@@ -65,6 +65,7 @@ pub struct ImageStore {
 struct Inner {
     file: PathBuf,
     version: String,
+    max_downloads: usize,
     slots: Arc<Semaphore>,
     retry_after: Duration,
     digest: tokio::sync::Mutex<Option<CachedDigest>>,
@@ -74,6 +75,30 @@ struct CachedDigest {
     key: FileKey,
     digest: ImageDigest,
 }
+
+impl std::fmt::Debug for ImageStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageStore")
+            .field("file", &self.inner.file)
+            .field("version", &self.inner.version)
+            .field("max_downloads", &self.inner.max_downloads)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Two stores are equal when they serve the same file as the same version
+/// under the same limits (what a config reload compares).
+impl PartialEq for ImageStore {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (&self.inner, &other.inner);
+        a.file == b.file
+            && a.version == b.version
+            && a.max_downloads == b.max_downloads
+            && a.retry_after == b.retry_after
+    }
+}
+
+impl Eq for ImageStore {}
 
 /// What identifies one version of the image file: if any of it changes, the
 /// cached digest is stale.
@@ -159,6 +184,7 @@ impl ImageStore {
             inner: Arc::new(Inner {
                 file,
                 version,
+                max_downloads: max_downloads.max(1),
                 slots: Arc::new(Semaphore::new(max_downloads.max(1))),
                 retry_after: DEFAULT_RETRY_AFTER,
                 digest: tokio::sync::Mutex::new(None),
@@ -171,6 +197,7 @@ impl ImageStore {
         let inner = Inner {
             file: self.inner.file.clone(),
             version: self.inner.version.clone(),
+            max_downloads: self.inner.max_downloads,
             slots: self.inner.slots.clone(),
             retry_after: retry_after.max(Duration::from_secs(1)),
             digest: tokio::sync::Mutex::new(None),
@@ -188,6 +215,11 @@ impl ImageStore {
     /// The image file's path.
     pub fn file(&self) -> &Path {
         &self.inner.file
+    }
+
+    /// How many leaves may download at once.
+    pub fn max_downloads(&self) -> usize {
+        self.inner.max_downloads
     }
 
     /// The image's sha256, size and file name. Computed once per version of the

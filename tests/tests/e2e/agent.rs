@@ -380,9 +380,13 @@ fn a_port_brought_up_later_is_served_without_a_restart() {
     assert!(spine.daemon.as_mut().unwrap().is_running());
     // Down again: no longer served, lease kept.
     spine.ns.ip("link set et5 down");
-    assert!(wait_until(Duration::from_secs(5), || spine
-        .log()
-        .contains("Ethernet5 (et5): no longer served")));
+    assert!(
+        wait_until(Duration::from_secs(5), || spine
+            .log()
+            .contains("Ethernet5 (et5): no longer served")),
+        "{}",
+        spine.log()
+    );
     assert!(wait_until(Duration::from_secs(5), || {
         spine.link_status("Ethernet5")["lease"]["address"] == "10.0.5.1"
     }));

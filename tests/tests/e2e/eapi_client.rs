@@ -451,9 +451,9 @@ async fn basic_auth_over_http() {
         "{err}"
     );
 
-    let credentials_file = sim.dir.path().join("credentials");
-    std::fs::write(&credentials_file, "ztps\ns3cret\n").unwrap();
-    let credentials = Credentials::from_file(&credentials_file).unwrap();
+    let password_file = sim.dir.path().join("password");
+    std::fs::write(&password_file, "s3cret\n").unwrap();
+    let credentials = Credentials::from_password_file("ztps", &password_file).unwrap();
     let config = EapiConfig {
         url: sim.http_url(),
         timeout: TIMEOUT,
