@@ -80,6 +80,9 @@ pub struct LinkStatus {
     pub lease: Option<LeaseStatus>,
     /// Last DHCP event on the link.
     pub last_event: Option<EventStatus>,
+    /// The leaf's ZTP progress (`[ztp] serve = true` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ztp: Option<ztps_ztp::lifecycle::ZtpLinkStatus>,
 }
 
 /// A lease as shown.
@@ -144,6 +147,7 @@ pub fn link_status(
         leaf_address,
         lease,
         last_event,
+        ztp: None,
     }
 }
 
@@ -296,9 +300,10 @@ pub fn render_table(s: &Status, now: u64) -> String {
         "SERIAL",
         "MAC",
         "LEASE",
+        "ZTP",
         "LAST EVENT",
     ];
-    let rows: Vec<[String; 11]> = s
+    let rows: Vec<[String; 12]> = s
         .links
         .iter()
         .map(|l| {
@@ -331,6 +336,13 @@ pub fn render_table(s: &Status, now: u64) -> String {
                             human_duration(x.expires.saturating_sub(now))
                         ),
                         other => other.to_string(),
+                    })
+                    .unwrap_or_else(|| "-".into()),
+                l.ztp
+                    .as_ref()
+                    .map(|z| match &z.leaf {
+                        Some(leaf) => format!("{leaf} {}", z.stage),
+                        None => z.stage.to_string(),
                     })
                     .unwrap_or_else(|| "-".into()),
                 l.last_event
@@ -417,6 +429,16 @@ mod tests {
                         text: "ACK 10.0.0.1".into(),
                         at: 1990,
                     }),
+                    ztp: Some(ztps_ztp::lifecycle::ZtpLinkStatus {
+                        leaf: Some("leaf1".into()),
+                        stage: ztps_ztp::lifecycle::Stage::ConfigSent,
+                        at: Some(1995),
+                        serial: Some("JPE20000001".into()),
+                        model: None,
+                        version: Some("4.30.1F".into()),
+                        system_mac: None,
+                        detail: Some("4211 bytes".into()),
+                    }),
                 },
                 LinkStatus {
                     eos_name: "Ethernet3".into(),
@@ -428,6 +450,7 @@ mod tests {
                     leaf_address: None,
                     lease: None,
                     last_event: None,
+                    ztp: None,
                 },
             ],
         }
@@ -446,12 +469,14 @@ mod tests {
             "DCS-7050SX3-48YC8",
             "JPE20000001",
             "bound, 23h53m left",
+            "leaf1 config-sent",
             "ACK 10.0.0.1 (10s ago)",
         ] {
             assert!(e1.contains(want), "{want} in {e1}");
         }
         let e3 = t.lines().find(|l| l.starts_with("Ethernet3")).unwrap();
         assert!(e3.contains("no: unnumbered link needs a pool"), "{e3}");
+        assert!(t.lines().any(|l| l.contains("ZTP")), "{t}");
     }
 
     #[test]
