@@ -120,6 +120,47 @@ pub struct Config {
     /// Runtime state for `status`.
     #[serde(default)]
     pub state: StateSection,
+    /// The spine's own ZTP service.
+    #[serde(default)]
+    pub ztp: ZtpSection,
+}
+
+/// `[ztp]` (interim schema until `ztps-config` lands; same keys).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZtpSection {
+    /// The spine serves ZTP itself.
+    pub serve: bool,
+    /// TCP port on the spine's link addresses.
+    pub port: u16,
+    /// Folder of `<name>.cfg`.
+    pub configs: PathBuf,
+    /// `[[ztp.leaf]]`.
+    pub leaf: Vec<ZtpLeafSection>,
+}
+
+impl Default for ZtpSection {
+    fn default() -> Self {
+        ZtpSection {
+            serve: false,
+            port: 80,
+            configs: "/mnt/flash/ztps/configs".into(),
+            leaf: Vec::new(),
+        }
+    }
+}
+
+/// `[[ztp.leaf]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZtpLeafSection {
+    /// Spine port (EOS name).
+    pub interface: String,
+    /// Leaf name.
+    pub name: String,
+    /// Serial lock.
+    #[serde(default)]
+    pub serial: Option<String>,
 }
 
 /// `[eapi]`.
@@ -224,6 +265,7 @@ impl Default for VmSection {
 #[serde(deny_unknown_fields)]
 pub struct DhcpSection {
     /// Option 67 for the default Arista class: a full URL.
+    #[serde(default)]
     pub bootfile_url: String,
     /// Option 60 prefix of the default class.
     #[serde(default = "default_vendor_class")]
@@ -516,8 +558,10 @@ impl Config {
             report("vm.name", "must not be empty".into());
         }
         let d = &self.dhcp;
-        if let Err(m) = check_url(&d.bootfile_url) {
-            report("dhcp.bootfile_url", m);
+        if !self.ztp.serve || !d.bootfile_url.is_empty() {
+            if let Err(m) = check_url(&d.bootfile_url) {
+                report("dhcp.bootfile_url", m);
+            }
         }
         if d.vendor_class.is_empty() {
             report(
@@ -637,7 +681,11 @@ impl Config {
         classes.push(ClientClass {
             name: "default".into(),
             vendor_class_prefix: d.vendor_class.clone(),
-            bootfile_url: Some(d.bootfile_url.clone()),
+            bootfile_url: Some(if self.ztp.serve {
+                crate::ztp::bootstrap_url(self.ztp.port)
+            } else {
+                d.bootfile_url.clone()
+            }),
             dns_servers: d.dns_servers.clone(),
             domain_name: d.domain_name.clone(),
             ntp_servers: d.ntp_servers.clone(),

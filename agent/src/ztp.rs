@@ -5,7 +5,7 @@
 //! daemon's loop feeds it served links and leases on every reconcile
 //! ([`ZtpService::update_peers`]) and LLDP neighbours
 //! ([`ZtpService::on_lldp`]), and applies its events
-//! ([`ZtpService::next_event`] then [`ZtpService::on_event`]). The DHCP event
+//! ([`ZtpService::take_events`], then [`ZtpService::on_event`] for each). The DHCP event
 //! sink calls [`ZtpDhcpHook::on_dhcp`]: an ACK adds the leaf's address to the
 //! peer table at once (its fetch follows within milliseconds, before the loop
 //! would reconcile) and queues its `dhcp` stage. Every stage change is one log
@@ -23,7 +23,8 @@ use tracing::info;
 use ztps_dhcp::plan::AddressPlan;
 use ztps_dhcp::{Event, Lease, ServedLink};
 use ztps_ztp::http::{
-    BindError, LeafSpec, Limits, PeerEntry, PeerTable, Shared, ZtpEvent, ZtpServer, ZtpSettings,
+    BindError, LeafNameError, LeafSpec, Limits, PeerEntry, PeerTable, Shared, ZtpEvent, ZtpServer,
+    ZtpSettings,
 };
 use ztps_ztp::image::ImageStore;
 use ztps_ztp::lifecycle::{sanitize, LeafEvent, LeafHeaders, Lifecycle, Now, ZtpLinkStatus};
@@ -81,6 +82,41 @@ impl ZtpParams {
             .find(|(port, _)| port.eq_ignore_ascii_case(link))
             .map(|(_, leaf)| leaf)
     }
+}
+
+/// Option 67 of the default Arista class when the spine serves ZTP: the
+/// DHCP core puts the link's spine address in place of `{server}`.
+pub fn bootstrap_url(port: u16) -> String {
+    let server = ztps_dhcp::config::SERVER_PLACEHOLDER;
+    if port == 80 {
+        format!("http://{server}/ztp/bootstrap")
+    } else {
+        format!("http://{server}:{port}/ztp/bootstrap")
+    }
+}
+
+/// The ZTP service's parameters from the config; `None` in VM mode.
+pub fn ztp_params(config: &crate::config::Config) -> Result<Option<ZtpParams>, LeafNameError> {
+    let z = &config.ztp;
+    if !z.serve {
+        return Ok(None);
+    }
+    let leaves = z
+        .leaf
+        .iter()
+        .map(|l| {
+            Ok((
+                l.interface.clone(),
+                LeafSpec::new(&l.name, l.serial.clone())?,
+            ))
+        })
+        .collect::<Result<BTreeMap<_, _>, LeafNameError>>()?;
+    Ok(Some(ZtpParams {
+        port: z.port,
+        configs: z.configs.clone(),
+        leaves,
+        image: None,
+    }))
 }
 
 /// The address a leaf on this link reaches the spine at, and the host in its
@@ -165,7 +201,7 @@ pub struct ZtpService {
     peers: PeerTable,
     links: LinkTable,
     hook_events: mpsc::Sender<ZtpEvent>,
-    events: mpsc::Receiver<ZtpEvent>,
+    events: Option<mpsc::Receiver<ZtpEvent>>,
     lifecycles: BTreeMap<String, Lifecycle>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -203,7 +239,7 @@ impl ZtpService {
             peers,
             links: LinkTable::default(),
             hook_events: tx,
-            events,
+            events: Some(events),
             lifecycles: BTreeMap::new(),
             stop: Some(stop),
             task: Some(task),
@@ -299,6 +335,18 @@ impl ZtpService {
         }
     }
 
+    /// Notes one LLDP poll (`show lldp neighbors`).
+    pub fn on_lldp_neighbors(&mut self, neighbors: &[ztps_eapi::LldpNeighbor]) {
+        let mut by_port: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for n in neighbors {
+            by_port
+                .entry(n.port.clone())
+                .or_default()
+                .push(n.neighbor_device.clone());
+        }
+        self.on_lldp(&by_port);
+    }
+
     /// Notes one LLDP poll: device names by local port (EOS name). Only links
     /// with a configured leaf not yet provisioned care.
     pub fn on_lldp(&mut self, neighbours: &BTreeMap<String, Vec<String>>) {
@@ -320,9 +368,10 @@ impl ZtpService {
         self.lifecycles.values().any(Lifecycle::wants_lldp)
     }
 
-    /// The next event from the HTTP server (cancel-safe, for `select!`).
-    pub async fn next_event(&mut self) -> Option<ZtpEvent> {
-        self.events.recv().await
+    /// The events of the HTTP server and the DHCP hook, for the daemon to
+    /// forward into its loop (once; `None` after).
+    pub fn take_events(&mut self) -> Option<mpsc::Receiver<ZtpEvent>> {
+        self.events.take()
     }
 
     /// Applies an event from the HTTP server.
