@@ -8,7 +8,7 @@
 //! kernel); the VM restart needs EOS and the bridge. The exit status is 0 only
 //! when every step succeeded.
 
-use crate::config::Config;
+use crate::config::{format_duration, Config};
 use std::fmt;
 use std::time::Duration;
 use tracing::{error, info, warn};
@@ -85,11 +85,10 @@ fn eapi_client(config: &Config) -> Result<EapiClient, String> {
 }
 
 fn bridge_spec(config: &Config) -> BridgeSpec {
-    let (address, prefix_len) = config.bridge_address();
     BridgeSpec {
-        name: config.bridge.name.clone(),
-        address,
-        prefix_len,
+        name: config.bridge.name.to_string(),
+        address: config.bridge.address.addr(),
+        prefix_len: config.bridge.address.prefix_len(),
         mtu: config.bridge.mtu,
     }
 }
@@ -105,11 +104,11 @@ pub async fn run(config: &Config) -> BootReport {
             false
         }
         Ok(client) => {
-            let deadline = tokio::time::Instant::now() + config.boot.ready_timeout.0;
+            let deadline = tokio::time::Instant::now() + config.boot.ready_timeout;
             let backoff = EAPI_READY_BACKOFF;
             info!(
                 "boot: waiting up to {} for eAPI at {}",
-                config.boot.ready_timeout,
+                format_duration(config.boot.ready_timeout),
                 client.url()
             );
             match retry_until(deadline, backoff, || client.version()).await {
@@ -131,7 +130,7 @@ pub async fn run(config: &Config) -> BootReport {
                         "eapi",
                         StepResult::Failed(format!(
                             "not ready within {}: {e}",
-                            config.boot.ready_timeout
+                            format_duration(config.boot.ready_timeout)
                         )),
                     );
                     false
@@ -187,10 +186,10 @@ pub async fn run(config: &Config) -> BootReport {
     } else {
         let fastcli = FastCli {
             path: config.boot.fastcli.clone(),
-            timeout: config.boot.fastcli_timeout.0,
+            timeout: config.boot.fastcli_timeout,
         };
         let command = format!("virtual-machine {vm} restart");
-        let attempts = config.boot.vm_restart_attempts.max(1);
+        let attempts = config.boot.vm_restart_attempts.get();
         let mut last_error = String::new();
         let mut done = false;
         for attempt in 1..=attempts {
@@ -249,7 +248,7 @@ pub async fn dry_run(config: &Config) -> String {
             )),
             Err(e) => out.push_str(&format!(
                 "eapi        not answering now ({e}); would wait up to {}\n",
-                config.boot.ready_timeout
+                format_duration(config.boot.ready_timeout)
             )),
         },
     }

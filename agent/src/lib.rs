@@ -9,8 +9,8 @@
 pub mod boot;
 pub mod config;
 pub mod daemon;
+pub mod dhcp_config;
 pub mod links;
-pub mod locate;
 pub mod logging;
 pub mod status;
 pub mod ztp;

@@ -4,7 +4,8 @@
 //! connected interfaces, it returns one [`LinkView`] per interface worth showing,
 //! each either served (with its plan) or not (with the reason an operator needs).
 
-use crate::config::{glob_match, Config};
+use crate::config::Config;
+use crate::dhcp_config::pool_spec;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use ztps_bridge::{Ipv4AddrInfo, LinkInfo};
@@ -217,9 +218,9 @@ pub fn plan_links(
             let reason = |view: &mut LinkView, why: String| view.not_served = Some(why);
             if let Some(why) = never_served(&eos, kernel_name.as_deref(), &config.bridge.name) {
                 reason(&mut view, why.into());
-            } else if !config.dhcp.interfaces.iter().any(|g| glob_match(g, &eos)) {
+            } else if !config.dhcp.interfaces.iter().any(|g| g.matches(&eos)) {
                 reason(&mut view, "not in dhcp.interfaces".into());
-            } else if let Some(g) = config.dhcp.exclude.iter().find(|g| glob_match(g, &eos)) {
+            } else if let Some(g) = config.dhcp.exclude.iter().find(|g| g.matches(&eos)) {
                 reason(&mut view, format!("excluded by dhcp.exclude {g:?}"));
             } else if !is_connected {
                 reason(&mut view, "not connected".into());
@@ -230,7 +231,7 @@ pub fn plan_links(
                 };
                 reason(&mut view, why);
             } else {
-                let pool = pools.get(&eos).and_then(|p| p.pool_spec().ok());
+                let pool = pools.get(&eos).map(|p| pool_spec(p));
                 match AddressPlan::derive(spine, pool.as_ref()) {
                     Ok(plan) => view.plan = Some(plan),
                     Err(e) => reason(&mut view, e.to_string()),

@@ -5,7 +5,7 @@
 //! one small function instead of a dependency. If `/dev/log` is missing or a send
 //! fails, the line still goes to stderr and the problem is said once.
 
-use crate::config::{facility_code, LogSection};
+use crate::config::LogSection;
 use std::os::unix::net::UnixDatagram;
 use std::sync::Mutex;
 use tracing::field::{Field, Visit};
@@ -28,7 +28,7 @@ pub struct SyslogLayer {
 }
 
 impl SyslogLayer {
-    /// A layer for `facility` (a code from [`facility_code`]) and `tag`, sending to `path`.
+    /// A layer for `facility` (a code from `Facility::code`) and `tag`, sending to `path`.
     pub fn new(path: &str, facility: u8, tag: &str) -> SyslogLayer {
         SyslogLayer {
             socket: Mutex::new(None),
@@ -126,13 +126,8 @@ pub fn init(log: &LogSection, syslog: bool) {
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
         .with_target(false);
-    let syslog_layer = (syslog && log.syslog).then(|| {
-        SyslogLayer::new(
-            DEV_LOG,
-            facility_code(&log.facility).unwrap_or(16),
-            &log.tag,
-        )
-    });
+    let syslog_layer =
+        (syslog && log.syslog).then(|| SyslogLayer::new(DEV_LOG, log.facility.code(), &log.tag));
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(stderr)

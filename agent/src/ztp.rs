@@ -115,7 +115,11 @@ pub fn ztp_params(config: &crate::config::Config) -> Result<Option<ZtpParams>, L
         port: z.port,
         configs: z.configs.clone(),
         leaves,
-        image: None,
+        image: z.image.as_ref().map(|i| ImageParams {
+            file: i.file.clone(),
+            version: i.version.clone(),
+            max_downloads: z.max_image_downloads,
+        }),
     }))
 }
 

@@ -10,7 +10,7 @@ use std::fs;
 use std::io::{self, Write as _};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use ztps_agent::config::{Config, ConfigError};
+use ztps_config::{Config, ConfigError};
 
 /// One file of the bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]

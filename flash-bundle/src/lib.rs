@@ -8,8 +8,9 @@
 //! static agent binaries into a [`Bundle`] that [`Bundle::write_to`] writes.
 //!
 //! **Invariants.** The rendered `ztps/ztps.toml` is checked with the agent's own
-//! parser (`ztps_agent::config::Config::parse`) before a bundle exists, so a bundle
-//! never carries a config the agent rejects. Rendering is deterministic: the same
+//! parser (`ztps_config::Config::parse`) before a bundle exists, so a bundle
+//! never carries a config the agent rejects. This crate depends on the schema
+//! crate `ztps-config` only, never on the agent and its on-box stack. Rendering is deterministic: the same
 //! site, version and binaries give byte-identical files (the golden tests rely on
 //! it). Nothing here touches the file system except [`Bundle::write_to`].
 

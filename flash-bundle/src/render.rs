@@ -9,7 +9,7 @@
 use crate::site::{Graphics, Site, UuidSource, BRIDGE_NAME, TAP_NAME};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
-use ztps_agent::config::LinkPool;
+use ztps_config::{defaults, format_duration, ClassSection, DhcpSection, LinkPool};
 
 /// Where the bundle unpacks on the switch.
 pub const FLASH: &str = "/mnt/flash";
@@ -35,9 +35,9 @@ pub const INSTALL_PATH: &str = "INSTALL.txt";
 pub const SHA256SUMS_PATH: &str = "SHA256SUMS";
 
 /// Syslog tag the rendered config sets (`show logging | include ZTPS`).
-pub const LOG_TAG: &str = "ZTPS";
+pub const LOG_TAG: &str = defaults::LOG_TAG;
 /// Syslog facility the rendered config sets.
-pub const LOG_FACILITY: &str = "local0";
+pub const LOG_FACILITY: &str = defaults::LOG_FACILITY;
 /// Delay of the on-boot event handler, in seconds: short, because `boot` itself
 /// waits until eAPI answers.
 pub const EVENT_HANDLER_DELAY_S: u32 = 30;
@@ -66,8 +66,8 @@ fn toml_str(s: &str) -> String {
     o
 }
 
-fn toml_strs(v: &[String]) -> String {
-    let items: Vec<String> = v.iter().map(|s| toml_str(s)).collect();
+fn toml_strs<S: AsRef<str>>(v: &[S]) -> String {
+    let items: Vec<String> = v.iter().map(|s| toml_str(s.as_ref())).collect();
     format!("[{}]", items.join(", "))
 }
 
@@ -103,7 +103,6 @@ fn xml(s: &str) -> String {
 /// `ztps/ztps.toml`: the agent config, commented. `cargo xtask dist` (through
 /// [`crate::build`]) checks it with the agent's own parser before writing it.
 pub fn agent_config(site: &Site, version: &str) -> String {
-    let d = &site.dhcp;
     let mut o = String::new();
     let mut line = |s: &str| {
         o.push_str(s);
@@ -150,61 +149,7 @@ pub fn agent_config(site: &Site, version: &str) -> String {
         "bootfile_url = {}",
         toml_str(&site.vm.bootstrap_url)
     ));
-    line("# EOS interface names or globs that may be served, and those never served");
-    line("# (Management, Loopback and br0 never are).");
-    line(&format!("interfaces = {}", toml_strs(&d.interfaces)));
-    line(&format!("exclude = {}", toml_strs(&d.exclude)));
-    line(&format!(
-        "lease_time = {}",
-        toml_str(&d.lease_time.to_string())
-    ));
-    line("# Leases survive restarts and reboots here.");
-    line(&format!(
-        "lease_file = {}",
-        toml_str(&on_flash("ztps/leases.json"))
-    ));
-    let any_option = !d.dns_servers.is_empty()
-        || d.domain_name.is_some()
-        || !d.ntp_servers.is_empty()
-        || d.hostname.is_some();
-    if any_option {
-        line("# Options for the leaves: DNS servers (6), domain (15), NTP servers (42), hostname (12).");
-    }
-    if !d.dns_servers.is_empty() {
-        line(&format!("dns_servers = {}", toml_ips(&d.dns_servers)));
-    }
-    if let Some(dn) = &d.domain_name {
-        line(&format!("domain_name = {}", toml_str(dn)));
-    }
-    if !d.ntp_servers.is_empty() {
-        line(&format!("ntp_servers = {}", toml_ips(&d.ntp_servers)));
-    }
-    if let Some(h) = &d.hostname {
-        line(&format!("hostname = {}", toml_str(h)));
-    }
-    if !d.links.is_empty() {
-        line("");
-        line(
-            "# Pools for links with no /31 or /30 on the spine to derive the leaf's address from.",
-        );
-    }
-    for (i, pool) in d.links.iter().enumerate() {
-        // Destructured so that a field added to the agent's pool fails to compile here.
-        let LinkPool {
-            interface,
-            range,
-            router,
-            prefix,
-        } = pool;
-        if i > 0 {
-            line("");
-        }
-        line("[[dhcp.link]]");
-        line(&format!("interface = {}", toml_str(interface)));
-        line(&format!("range = {}", toml_str(range)));
-        line(&format!("router = {}", toml_str(&router.to_string())));
-        line(&format!("prefix = {prefix}"));
-    }
+    dhcp_keys(&site.dhcp, &mut line);
     line("");
     line("[log]");
     line(&format!(
@@ -214,6 +159,145 @@ pub fn agent_config(site: &Site, version: &str) -> String {
     line(&format!("facility = {}", toml_str(LOG_FACILITY)));
     line(&format!("tag = {}", toml_str(LOG_TAG)));
     o
+}
+
+/// The keys of `[dhcp]` after `bootfile_url`, and its `[[dhcp.link]]` and
+/// `[[dhcp.class]]` tables: the ones with a default only when they differ from it.
+fn dhcp_keys(d: &DhcpSection, line: &mut dyn FnMut(&str)) {
+    // Destructured so that a key added to the schema fails to compile here.
+    let DhcpSection {
+        bootfile_url: _, // the site's vm.bootstrap_url, rendered by the caller
+        vendor_class,
+        interfaces,
+        exclude,
+        lease_time,
+        lease_file,
+        offer_hold,
+        replace_after,
+        decline_quarantine,
+        dns_servers,
+        domain_name,
+        ntp_servers,
+        hostname,
+        links,
+        classes,
+    } = d;
+    if vendor_class.as_str() != defaults::VENDOR_CLASS {
+        line("# Option 60 prefix of the leaves answered.");
+        line(&format!("vendor_class = {}", toml_str(vendor_class)));
+    }
+    line("# EOS interface names or globs that may be served, and those never served");
+    line("# (Management, Loopback and br0 never are).");
+    line(&format!("interfaces = {}", toml_strs(interfaces)));
+    line(&format!("exclude = {}", toml_strs(exclude)));
+    line(&format!(
+        "lease_time = {}",
+        toml_str(&format_duration(*lease_time))
+    ));
+    line("# Leases survive restarts and reboots here.");
+    line(&format!(
+        "lease_file = {}",
+        toml_str(&lease_file.to_string_lossy())
+    ));
+    for (key, value, default) in [
+        ("offer_hold", offer_hold, defaults::OFFER_HOLD),
+        ("replace_after", replace_after, defaults::REPLACE_AFTER),
+        (
+            "decline_quarantine",
+            decline_quarantine,
+            defaults::DECLINE_QUARANTINE,
+        ),
+    ] {
+        if *value != default {
+            line(&format!("{key} = {}", toml_str(&format_duration(*value))));
+        }
+    }
+    let any_option = !dns_servers.is_empty()
+        || domain_name.is_some()
+        || !ntp_servers.is_empty()
+        || hostname.is_some();
+    if any_option {
+        line("# Options for the leaves: DNS servers (6), domain (15), NTP servers (42), hostname (12).");
+    }
+    options(
+        dns_servers,
+        domain_name.as_deref(),
+        ntp_servers,
+        hostname.as_deref(),
+        line,
+    );
+    if !links.is_empty() {
+        line("");
+        line(
+            "# Pools for links with no /31 or /30 on the spine to derive the leaf's address from.",
+        );
+    }
+    for (i, LinkPool { interface, pool }) in links.iter().enumerate() {
+        if i > 0 {
+            line("");
+        }
+        line("[[dhcp.link]]");
+        line(&format!("interface = {}", toml_str(interface)));
+        line(&format!("range = {}", toml_str(&pool.range())));
+        line(&format!(
+            "router = {}",
+            toml_str(&pool.router().to_string())
+        ));
+        line(&format!("prefix = {}", pool.prefix_len()));
+    }
+    if !classes.is_empty() {
+        line("");
+        line("# More client classes, tried in order before the default one.");
+    }
+    for (i, class) in classes.iter().enumerate() {
+        let ClassSection {
+            name,
+            vendor_class,
+            bootfile_url,
+            dns_servers,
+            domain_name,
+            ntp_servers,
+            hostname,
+        } = class;
+        if i > 0 {
+            line("");
+        }
+        line("[[dhcp.class]]");
+        line(&format!("name = {}", toml_str(name)));
+        line(&format!("vendor_class = {}", toml_str(vendor_class)));
+        if let Some(u) = bootfile_url {
+            line(&format!("bootfile_url = {}", toml_str(u)));
+        }
+        options(
+            dns_servers,
+            domain_name.as_deref(),
+            ntp_servers,
+            hostname.as_deref(),
+            line,
+        );
+    }
+}
+
+/// Options 6, 15, 42 and 12, those that are set.
+fn options(
+    dns_servers: &[Ipv4Addr],
+    domain_name: Option<&str>,
+    ntp_servers: &[Ipv4Addr],
+    hostname: Option<&str>,
+    line: &mut dyn FnMut(&str),
+) {
+    if !dns_servers.is_empty() {
+        line(&format!("dns_servers = {}", toml_ips(dns_servers)));
+    }
+    if let Some(dn) = domain_name {
+        line(&format!("domain_name = {}", toml_str(dn)));
+    }
+    if !ntp_servers.is_empty() {
+        line(&format!("ntp_servers = {}", toml_ips(ntp_servers)));
+    }
+    if let Some(h) = hostname {
+        line(&format!("hostname = {}", toml_str(h)));
+    }
 }
 
 /// `ztps.xml`: the libvirt KVM domain of the ZTPServer VM, for
@@ -462,11 +546,11 @@ pub fn install_txt(site: &Site, version: &str) -> String {
     line(&format!(
         "     {} (not {}, the spine's br0) and default",
         site.bridge.network(),
-        site.bridge.addr
+        site.bridge.addr()
     ));
     line(&format!(
         "     gateway {}; ZTPServer answers",
-        site.bridge.addr
+        site.bridge.addr()
     ));
     line(&format!("       {}", vm.bootstrap_url));
     if let Some(image) = &site.spine.eos_image {

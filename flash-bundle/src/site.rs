@@ -4,26 +4,28 @@
 //!
 //! Parsing is strict: unknown keys are errors, and every error names the key and,
 //! where the text has it, the line and column. All values are checked before
-//! anything is rendered, in two passes: first the keys this crate owns (VM, MAC,
-//! addresses, names), then the DHCP and eAPI settings, by rendering the agent
-//! config and running the agent's own parser on it, so that the site accepts
-//! exactly what the agent accepts; its errors are reported under the site's key.
+//! anything is rendered: the keys this crate owns (VM, MAC, addresses, names)
+//! here, and `[dhcp]`, which the site passes to the agent config as it is, by
+//! the agent's own schema crate (`ztps_config::EmbeddedSections`), so the site
+//! accepts exactly what the agent accepts, with the same defaults and messages.
+//! Nothing here renders: `render` depends on this module, never the reverse.
 
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::net::Ipv4Addr;
-use ztps_agent::config::{Config, Dur, LinkPool};
-use ztps_agent::locate::Locator;
+use ztps_config::defaults::{EAPI_HTTP_LOCAL_URL, EAPI_URL as EAPI_UNIX_URL};
+use ztps_config::locate::Locator;
+use ztps_config::{BootfileUrl, DhcpSection, EmbeddedSections, Issues, VmName};
+
+/// An IPv4 address with a prefix length (the config crate's type).
+pub use ztps_config::Ipv4Cidr as Cidr;
 
 /// The Linux bridge the VM's NIC is attached to (the agent's `bridge.name`).
-pub const BRIDGE_NAME: &str = "br0";
+pub use ztps_config::defaults::BRIDGE_NAME;
 /// The tap device libvirt creates for the VM's NIC.
 pub const TAP_NAME: &str = "vnet0";
-/// eAPI over the unix socket (`protocol unix-socket`, EOS 4.14.5 and later).
-pub const EAPI_UNIX_URL: &str = "unix:/var/run/command-api.sock";
-/// eAPI over plain HTTP on localhost (`protocol http localhost`, port 8080).
-pub const EAPI_HTTP_LOCAL_URL: &str = "http://localhost:8080/command-api";
 
 // ---------------------------------------------------------------- raw (serde) form
 
@@ -36,8 +38,9 @@ struct RawSite {
     bridge: RawBridge,
     #[serde(default)]
     eapi: RawEapi,
-    #[serde(default)]
-    dhcp: Dhcp,
+    /// Checked by [`EmbeddedSections::parse`].
+    #[serde(default, rename = "dhcp")]
+    _dhcp: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -114,12 +117,6 @@ fn default_graphics() -> Graphics {
 fn default_eapi_url() -> String {
     EAPI_UNIX_URL.into()
 }
-fn default_interfaces() -> Vec<String> {
-    vec!["Ethernet*".into()]
-}
-fn default_lease_time() -> Dur {
-    Dur(std::time::Duration::from_secs(86_400))
-}
 
 // ---------------------------------------------------------------- checked form
 
@@ -137,8 +134,8 @@ pub struct Site {
     pub bridge: Cidr,
     /// How the agent reaches eAPI.
     pub eapi: EapiTransport,
-    /// DHCP settings passed through to the agent config.
-    pub dhcp: Dhcp,
+    /// `[dhcp]`, passed to the agent config as it is (checked by the agent's schema).
+    pub dhcp: DhcpSection,
 }
 
 /// `[spine]`: the switch the bundle is for.
@@ -161,7 +158,7 @@ pub struct Spine {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vm {
     /// EOS `virtual-machine` name and libvirt domain name.
-    pub name: String,
+    pub name: VmName,
     /// libvirt domain uuid.
     pub uuid: Uuid,
     /// Whether [`Vm::uuid`] was given or derived from the site and VM names.
@@ -181,7 +178,7 @@ pub struct Vm {
     /// Emulator path for libvirt, if the site sets one (libvirt picks its default otherwise).
     pub emulator: Option<String>,
     /// Full URL of the ZTPServer bootstrap (DHCP option 67).
-    pub bootstrap_url: String,
+    pub bootstrap_url: BootfileUrl,
 }
 
 /// Where [`Vm::uuid`] came from.
@@ -247,90 +244,6 @@ impl EapiTransport {
             EapiTransport::UnixSocket => "protocol unix-socket",
             EapiTransport::HttpLocalhost => "protocol http localhost",
         }
-    }
-}
-
-/// `[dhcp]`: passed through to the agent's `[dhcp]` under the same key names.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Dhcp {
-    /// EOS interface names or globs that may be served.
-    #[serde(default = "default_interfaces")]
-    pub interfaces: Vec<String>,
-    /// EOS interface names or globs never served.
-    #[serde(default)]
-    pub exclude: Vec<String>,
-    /// Lease time.
-    #[serde(default = "default_lease_time")]
-    pub lease_time: Dur,
-    /// Option 6.
-    #[serde(default)]
-    pub dns_servers: Vec<Ipv4Addr>,
-    /// Option 15.
-    #[serde(default)]
-    pub domain_name: Option<String>,
-    /// Option 42.
-    #[serde(default)]
-    pub ntp_servers: Vec<Ipv4Addr>,
-    /// Option 12 template (`{link}`, `{serial}`, `{model}`, `{mac}`).
-    #[serde(default)]
-    pub hostname: Option<String>,
-    /// `[[dhcp.link]]` pools, for links with no /31 or /30 to derive from.
-    #[serde(default, rename = "link")]
-    pub links: Vec<LinkPool>,
-}
-
-impl Default for Dhcp {
-    fn default() -> Self {
-        Dhcp {
-            interfaces: default_interfaces(),
-            exclude: Vec::new(),
-            lease_time: default_lease_time(),
-            dns_servers: Vec::new(),
-            domain_name: None,
-            ntp_servers: Vec::new(),
-            hostname: None,
-            links: Vec::new(),
-        }
-    }
-}
-
-/// An IPv4 address with a prefix length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    /// The address.
-    pub addr: Ipv4Addr,
-    /// The prefix length, 0 to 32.
-    pub prefix: u8,
-}
-
-impl Cidr {
-    /// Whether `ip` is in this address's subnet.
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        let mask = self.mask();
-        u32::from(ip) & mask == u32::from(self.addr) & mask
-    }
-
-    /// The subnet, e.g. `10.10.10.0/24` for `10.10.10.1/24`.
-    pub fn network(&self) -> Cidr {
-        Cidr {
-            addr: Ipv4Addr::from(u32::from(self.addr) & self.mask()),
-            prefix: self.prefix,
-        }
-    }
-
-    fn mask(&self) -> u32 {
-        if self.prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(self.prefix))
-        }
-    }
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
     }
 }
 
@@ -449,11 +362,11 @@ pub fn derive_uuid(site_name: &str, vm_name: &str) -> Uuid {
 
 /// One problem in a site description: the agent's config issue type, so both
 /// files report problems the same way (`file:line:column: key: message`).
-pub type SiteIssue = ztps_agent::config::ConfigIssue;
+pub type SiteIssue = ztps_config::ConfigIssue;
 
 /// Everything wrong with a site description; displays one
 /// `file:line:column: key: message` line per problem.
-pub type SiteError = ztps_agent::config::ConfigError;
+pub type SiteError = ztps_config::ConfigError;
 
 /// Something allowed but probably not meant; `cargo xtask dist` prints these.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -470,76 +383,25 @@ impl fmt::Display for Warning {
     }
 }
 
-/// Collects (key, message) problems and turns them into located issues.
-struct Issues<'a> {
-    loc: &'a Locator<'a>,
-    issues: Vec<SiteIssue>,
-}
-
-impl Issues<'_> {
-    fn report(&mut self, key: &str, message: String) {
-        let (line, column) = match self.loc.span_of(key) {
-            Some(span) => {
-                let (l, c) = self.loc.line_col(span.start);
-                (Some(l), Some(c))
-            }
-            None => (None, None),
-        };
-        self.issues.push(SiteIssue {
-            line,
-            column,
-            key: key.into(),
-            message,
-        });
-    }
-
-    fn take<T>(&mut self, key: &str, r: Result<T, String>) -> Option<T> {
-        r.map_err(|m| self.report(key, m)).ok()
-    }
-
-    fn into_error(mut self, origin: &str) -> SiteError {
-        self.issues.sort_by_key(|i| i.line.unwrap_or(usize::MAX));
-        SiteError {
-            origin: origin.into(),
-            issues: self.issues,
-        }
-    }
-}
-
 // ---------------------------------------------------------------- checks
 
-fn parse_cidr(s: &str) -> Result<Cidr, String> {
-    let (a, p) = s
-        .split_once('/')
-        .ok_or_else(|| format!("{s:?}: write address/prefix, e.g. \"10.10.10.1/24\""))?;
-    let addr: Ipv4Addr = a
-        .parse()
-        .map_err(|_| format!("{a:?} is not an IPv4 address"))?;
-    let prefix: u8 = p
-        .parse()
-        .ok()
-        .filter(|p| *p <= 32)
-        .ok_or_else(|| format!("prefix {p:?} must be 0 to 32"))?;
-    Ok(Cidr { addr, prefix })
-}
-
 fn check_bridge(s: &str) -> Result<Cidr, String> {
-    let c = parse_cidr(s)?;
-    if !(1..=30).contains(&c.prefix) {
+    let c = Cidr::parse(s)?;
+    if !(1..=30).contains(&c.prefix_len()) {
         return Err(format!(
             "{s:?}: prefix must be 1 to 30 (the subnet holds the bridge and the VM)"
         ));
     }
-    if c.addr == c.network().addr {
+    if c.addr() == c.network().addr() {
         return Err(format!(
             "{s:?} is the subnet's network address; give the bridge a host address"
         ));
     }
-    let broadcast = Ipv4Addr::from(u32::from(c.addr) | !c.mask());
-    if c.addr == broadcast {
+    if c.addr() == c.broadcast() {
         return Err(format!("{s:?} is the subnet's broadcast address"));
     }
-    if c.addr.is_unspecified() || c.addr.is_loopback() || c.addr.is_multicast() {
+    let a = c.addr();
+    if a.is_unspecified() || a.is_loopback() || a.is_multicast() {
         return Err(format!("{s:?} is not a usable host address"));
     }
     Ok(c)
@@ -547,14 +409,15 @@ fn check_bridge(s: &str) -> Result<Cidr, String> {
 
 fn check_loopback2(s: &str) -> Result<Cidr, String> {
     let c = if s.contains('/') {
-        parse_cidr(s)?
+        Cidr::parse(s)?
     } else {
         let addr: Ipv4Addr = s.parse().map_err(|_| {
             format!("{s:?}: write an IPv4 address, e.g. \"10.10.10.254\" (rendered /32)")
         })?;
-        Cidr { addr, prefix: 32 }
+        Cidr::new(addr, 32).expect("32 is a prefix length")
     };
-    if c.addr.is_unspecified() || c.addr.is_loopback() || c.addr.is_multicast() || c.prefix == 0 {
+    let a = c.addr();
+    if a.is_unspecified() || a.is_loopback() || a.is_multicast() {
         return Err(format!("{s:?} is not a usable interface address"));
     }
     Ok(c)
@@ -587,21 +450,6 @@ fn check_hostname(s: &str) -> Result<String, String> {
     } else {
         Err(format!(
             "{s:?}: a hostname has 1 to 63 letters, digits, '-' or '.', starting with a letter or digit"
-        ))
-    }
-}
-
-fn check_vm_name(s: &str) -> Result<String, String> {
-    let ok = !s.is_empty()
-        && s.len() <= 32
-        && s.starts_with(|c: char| c.is_ascii_alphabetic())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c));
-    if ok {
-        Ok(s.into())
-    } else {
-        Err(format!(
-            "{s:?}: 1 to 32 letters, digits, '_' or '-', starting with a letter (it is an EOS and a libvirt name)"
         ))
     }
 }
@@ -658,44 +506,14 @@ fn url_ipv4_host(url: &str) -> Option<Ipv4Addr> {
     host.parse().ok()
 }
 
-/// Maps a key of the agent config to the site key it was rendered from.
-fn site_key_for_agent_key(agent_key: &str) -> Option<String> {
-    match agent_key {
-        "dhcp.bootfile_url" => Some("vm.bootstrap_url".into()),
-        "eapi.url" | "bridge.address" | "vm.name" => Some(agent_key.into()),
-        k if k.starts_with("dhcp.") => Some(k.into()),
-        _ => None,
-    }
-}
-
 impl Site {
     /// Parses and checks a site description; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Site, SiteError> {
         let loc = Locator::new(text);
-        let raw: RawSite = toml::from_str(text).map_err(|e| {
-            let offset = e.span().map(|s| s.start);
-            let (line, column) = match offset {
-                Some(o) => {
-                    let (l, c) = loc.line_col(o);
-                    (Some(l), Some(c))
-                }
-                None => (None, None),
-            };
-            SiteError {
-                origin: origin.into(),
-                issues: vec![SiteIssue {
-                    line,
-                    column,
-                    key: offset.and_then(|o| loc.key_at(o)).unwrap_or_default(),
-                    message: e.message().trim().to_string(),
-                }],
-            }
-        })?;
+        let raw: RawSite =
+            toml::from_str(text).map_err(|e| SiteError::from_toml(&e, &loc, origin))?;
 
-        let mut iss = Issues {
-            loc: &loc,
-            issues: Vec::new(),
-        };
+        let mut iss = Issues::new(&loc);
         let name = iss.take("name", check_site_name(&raw.name));
         let hostname = iss.take("spine.hostname", check_hostname(&raw.spine.hostname));
         let loopback2 = iss.take("spine.loopback2", check_loopback2(&raw.spine.loopback2));
@@ -709,7 +527,11 @@ impl Site {
                 "boot_config = true needs spine.eos_image (the image boot-config points at)".into(),
             );
         }
-        let vm_name = iss.take("vm.name", check_vm_name(&raw.vm.name));
+        let vm_name = iss.take("vm.name", VmName::parse(&raw.vm.name));
+        let bootstrap_url = iss.take(
+            "vm.bootstrap_url",
+            BootfileUrl::parse(&raw.vm.bootstrap_url),
+        );
         let uuid = match &raw.vm.uuid {
             Some(u) => iss
                 .take("vm.uuid", Uuid::parse(u))
@@ -740,24 +562,32 @@ impl Site {
         let eapi = iss.take("eapi.url", check_eapi(&raw.eapi.url));
 
         if let (Some(br), Some(lo)) = (bridge, loopback2) {
-            if br.addr == lo.addr {
+            if br.addr() == lo.addr() {
                 iss.report(
                     "spine.loopback2",
                     format!(
                         "{} is also bridge.address: give Loopback2 its own address",
-                        lo.addr
+                        lo.addr()
                     ),
                 );
             }
         }
         if let Some(host) = url_ipv4_host(&raw.vm.bootstrap_url) {
-            if bridge.is_some_and(|b| b.addr == host) || loopback2.is_some_and(|l| l.addr == host) {
+            if bridge.is_some_and(|b| b.addr() == host)
+                || loopback2.is_some_and(|l| l.addr() == host)
+            {
                 iss.report(
                     "vm.bootstrap_url",
                     format!("{host} is an address of the spine itself, not of the ZTPServer VM"),
                 );
             }
         }
+
+        let embedded = EmbeddedSections::parse(
+            text,
+            "option 67 is vm.bootstrap_url in the site: set it there",
+            &mut iss,
+        );
 
         let (
             Some(name),
@@ -771,13 +601,27 @@ impl Site {
             Some(emulator),
             Some(bridge),
             Some(eapi),
+            Some(bootstrap_url),
+            Some(embedded),
         ) = (
-            name, hostname, loopback2, eos_image, vm_name, uuid, disk, mac, emulator, bridge, eapi,
+            name,
+            hostname,
+            loopback2,
+            eos_image,
+            vm_name,
+            uuid,
+            disk,
+            mac,
+            emulator,
+            bridge,
+            eapi,
+            bootstrap_url,
+            embedded,
         )
         else {
             return Err(iss.into_error(origin));
         };
-        if !iss.issues.is_empty() {
+        if !iss.is_empty() {
             return Err(iss.into_error(origin));
         }
 
@@ -801,32 +645,12 @@ impl Site {
                 mac,
                 graphics: raw.vm.graphics,
                 emulator,
-                bootstrap_url: raw.vm.bootstrap_url,
+                bootstrap_url,
             },
             bridge,
             eapi,
-            dhcp: raw.dhcp,
+            dhcp: embedded.dhcp,
         };
-
-        // Second pass: what the agent itself accepts (URL, globs, ranges, templates).
-        let agent_text = crate::render::agent_config(&site, "check");
-        if let Err(e) = Config::parse(&agent_text, crate::render::AGENT_CONFIG_PATH) {
-            for issue in e.issues {
-                match site_key_for_agent_key(&issue.key) {
-                    Some(key) => iss.report(&key, issue.message),
-                    None => iss.report(
-                        "",
-                        format!(
-                            "the rendered {e_origin} is rejected by the agent: {}: {}",
-                            issue.key,
-                            issue.message,
-                            e_origin = e.origin
-                        ),
-                    ),
-                }
-            }
-            return Err(iss.into_error(origin));
-        }
         Ok(site)
     }
 
@@ -1037,12 +861,17 @@ address = "10.10.10.1/24"
         let text = format!(
             "{GOOD}\n[dhcp]\ninterfaces = [\"Ethernet*\", \"Ethernet[1-4]\"]\nlease_time = \"1 day\"\n"
         );
-        let i = one(&text);
-        // The lease time fails in serde (first pass), before the agent sees anything.
+        // Both are reported at once, each at its own line.
+        let e = err(&text);
+        let keys: Vec<(&str, Option<usize>)> =
+            e.issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
         assert_eq!(
-            (i.key.as_str(), i.line),
-            ("dhcp.lease_time", Some(17)),
-            "{i:?}"
+            keys,
+            [
+                ("dhcp.interfaces[1]", Some(16)),
+                ("dhcp.lease_time", Some(17))
+            ],
+            "{e}"
         );
         let text = format!("{GOOD}\n[dhcp]\ninterfaces = [\"Ethernet*\", \"Ethernet[1-4]\"]\n");
         let i = one(&text);
@@ -1062,6 +891,22 @@ address = "10.10.10.1/24"
             "{i:?}"
         );
         assert!(i.message.contains("after the last"), "{i:?}");
+    }
+
+    #[test]
+    fn values_for_fastcli_and_dhcp_options_are_checked_by_the_config_crate() {
+        let i = one(&GOOD.replace("[vm]\n", "[vm]\nname = \"ztps; bash rm -rf /mnt/flash\"\n"));
+        assert_eq!(
+            (i.key.as_str(), i.line, i.column),
+            ("vm.name", Some(8), Some(8))
+        );
+        let i = one(&GOOD.replace("[vm]\n", "[vm]\nname = \"ztps\\nreload now\"\n"));
+        assert!(i.key == "vm.name" && i.message.contains("control"), "{i:?}");
+        let i = one(&format!("{GOOD}\n[dhcp]\ndomain_name = \"lab\\u0007\"\n"));
+        assert_eq!((i.key.as_str(), i.line), ("dhcp.domain_name", Some(16)));
+        let i = one(&format!("{GOOD}\n[dhcp]\nbootfile_url = \"http://x/\"\n"));
+        assert_eq!((i.key.as_str(), i.line), ("dhcp.bootfile_url", Some(16)));
+        assert!(i.message.contains("vm.bootstrap_url"), "{i:?}");
     }
 
     #[test]
@@ -1115,11 +960,7 @@ address = "10.10.10.1/24"
     }
 
     #[test]
-    fn cidr_helpers() {
-        let c = parse_cidr("10.10.10.1/24").unwrap();
-        assert_eq!(c.network().to_string(), "10.10.10.0/24");
-        assert!(c.contains("10.10.10.200".parse().unwrap()));
-        assert!(!c.contains("10.10.11.1".parse().unwrap()));
+    fn url_hosts() {
         assert_eq!(
             url_ipv4_host("http://u:p@10.1.2.3:8080/x"),
             Some(Ipv4Addr::new(10, 1, 2, 3))

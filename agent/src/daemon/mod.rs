@@ -38,6 +38,7 @@ pub use inputs::{EventBoard, Signal};
 pub use poller::{eapi_client, LldpResult, PollResult, PollerControl};
 
 use crate::config::Config;
+use crate::dhcp_config::server_config;
 use crate::links::{KernelView, LinkView};
 use crate::ztp::{ztp_params, ZtpService};
 use anyhow::{Context, Result};
@@ -317,6 +318,16 @@ impl Daemon {
             }
             Ok(new) => new,
         };
+        let mut new = new;
+        if new.ztp.serve != self.config.ztp.serve {
+            // Serving ZTP or not decides option 67 and binds a port: both
+            // change together, at the next start.
+            warn!(
+                "SIGHUP: ztp.serve changed to {}; that takes effect at the next start",
+                new.ztp.serve
+            );
+            new.ztp = self.config.ztp.clone();
+        }
         let ztp = match ztp_params(&new) {
             Ok(p) => p,
             Err(e) => {
@@ -324,14 +335,6 @@ impl Daemon {
                 return false;
             }
         };
-        match (self.ztp.as_mut(), ztp) {
-            (Some(service), Some(params)) => service.reload(params),
-            (None, None) => {}
-            (running, _) => warn!(
-                "SIGHUP: ztp.serve changed to {}; that takes effect at the next start",
-                running.is_none()
-            ),
-        }
         if new.dhcp.lease_file != self.config.dhcp.lease_file {
             warn!("SIGHUP: dhcp.lease_file changed; that takes effect at the next start");
         }
@@ -340,19 +343,28 @@ impl Daemon {
         }
         if new.eapi != self.config.eapi {
             match eapi_client(&new) {
-                Ok(c) => self.poller.replace(c, new.eapi.poll_interval.0),
+                Ok(c) => self.poller.replace(c, new.eapi.poll_interval),
                 Err(e) => {
                     error!("SIGHUP: new [eapi] settings unusable ({e}); config not reloaded");
                     return false;
                 }
             }
         }
+        let server_config = match server_config(&new) {
+            Ok(s) => s,
+            Err(e) => {
+                error!("SIGHUP: {e}; config not reloaded");
+                return false;
+            }
+        };
         self.server
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .set_config(new.server_config());
+            .set_config(server_config);
+        if let (Some(service), Some(params)) = (self.ztp.as_mut(), ztp) {
+            service.reload(params);
+        }
         // Settings that need a restart stay as they are until then.
-        let mut new = new;
         new.dhcp.lease_file = self.config.dhcp.lease_file.clone();
         new.log = self.config.log.clone();
         new.state = self.config.state.clone();
@@ -360,7 +372,11 @@ impl Daemon {
         info!(
             "SIGHUP: config reloaded from {} (bootfile {})",
             self.config_path.display(),
-            self.config.dhcp.bootfile_url
+            self.config
+                .dhcp
+                .bootfile_url
+                .as_ref()
+                .map_or("per link, ztp.serve", |u| u.as_str())
         );
         true
     }
@@ -426,7 +442,7 @@ pub async fn run(config_path: &Path, config: Config) -> Result<()> {
     }
 
     let (store, leases, lease_file_problem) = open_leases(&config)?;
-    let mut server = Server::new(config.server_config());
+    let mut server = Server::new(server_config(&config)?);
     server.load_leases(leases);
     let server = Arc::new(Mutex::new(server));
 
@@ -452,7 +468,7 @@ pub async fn run(config_path: &Path, config: Config) -> Result<()> {
     inputs::spawn_netlink(events, inputs.clone());
     let client = eapi_client(&config)?;
     let health = EapiHealth::new(client.url().to_string());
-    let (poller, _poller_task) = poller::spawn(client, config.eapi.poll_interval.0, inputs.clone());
+    let (poller, _poller_task) = poller::spawn(client, config.eapi.poll_interval, inputs.clone());
     drop(inputs);
 
     let mut d = Daemon {

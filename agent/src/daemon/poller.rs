@@ -25,13 +25,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Builds the eAPI client the config describes.
 pub fn eapi_client(config: &Config) -> Result<EapiClient, EapiError> {
-    let credentials = match (&config.eapi.user, &config.eapi.password_file) {
-        (Some(user), Some(file)) => Some(Credentials::from_password_file(user, file)?),
-        _ => None,
+    let credentials = match &config.eapi.credentials {
+        Some(c) => Some(Credentials::from_password_file(&c.user, &c.password_file)?),
+        None => None,
     };
     EapiClient::new(&EapiConfig {
-        url: config.eapi.url.clone(),
-        timeout: config.eapi.timeout.0,
+        url: config.eapi.url.to_string(),
+        timeout: config.eapi.timeout,
         credentials,
     })
 }

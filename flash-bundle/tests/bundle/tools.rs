@@ -6,7 +6,7 @@ use crate::{bundle_of, sites};
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use ztps_agent::config::Config;
+use ztps_config::Config;
 use ztps_flash_bundle::render::{AGENT_CONFIG_PATH, DOMAIN_XML_PATH, SHA256SUMS_PATH};
 
 fn text(bundle: &ztps_flash_bundle::Bundle, path: &str) -> String {
@@ -30,8 +30,11 @@ fn rendered_agent_config_passes_the_agent_schema() {
         assert_eq!(c.log.tag, "ZTPS");
         match name {
             "example" => {
-                assert_eq!(c.dhcp.bootfile_url, "http://10.10.10.11:8080/bootstrap");
-                assert_eq!(c.bridge.address, "10.10.10.1/24");
+                assert_eq!(
+                    c.dhcp.bootfile_url.as_deref(),
+                    Some("http://10.10.10.11:8080/bootstrap")
+                );
+                assert_eq!(c.bridge.address.to_string(), "10.10.10.1/24");
                 assert_eq!(c.eapi.url, "unix:/var/run/command-api.sock");
                 assert!(c.dhcp.links.is_empty());
             }
@@ -39,9 +42,9 @@ fn rendered_agent_config_passes_the_agent_schema() {
                 assert_eq!(c.vm.name, "ztps2");
                 assert_eq!(c.eapi.url, "http://localhost:8080/command-api");
                 assert_eq!(c.dhcp.links.len(), 2);
-                assert_eq!(c.dhcp.links[1].prefix, 28);
+                assert_eq!(c.dhcp.links[1].pool.prefix_len(), 28);
                 assert_eq!(c.dhcp.hostname.as_deref(), Some("leaf-{serial}"));
-                assert_eq!(c.dhcp.lease_time.to_string(), "12h");
+                assert_eq!(c.dhcp.lease_time, std::time::Duration::from_secs(12 * 3600));
             }
             other => panic!("unexpected site {other}"),
         }

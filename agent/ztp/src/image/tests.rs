@@ -345,3 +345,28 @@ fn empty_image_is_an_empty_200() {
         assert!(body_bytes(resp).await.is_empty());
     });
 }
+
+#[test]
+fn an_image_not_in_the_page_cache_is_read_on_the_blocking_pool() {
+    use std::os::fd::AsRawFd;
+    let dir = tempfile::tempdir().unwrap();
+    let content = pattern(2 * CHUNK + 99, 6);
+    let path = image(&dir, "EOS.swi", &content);
+    let file = File::open(&path).unwrap();
+    file.sync_all().unwrap();
+    // Evict the (clean) pages, so RWF_NOWAIT finds nothing and the read blocks.
+    // SAFETY: a plain advisory call on an open descriptor.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(rc, 0);
+    let mut probe = vec![0u8; 4096];
+    let cached = read_cached(&file, &mut probe, CHUNK as u64);
+    if let Some(r) = cached {
+        // A filesystem that keeps everything in memory (tmpfs) has no disk to wait for.
+        assert_eq!(r.unwrap(), 4096);
+    }
+    let store = ImageStore::new(path, "v".into(), 1);
+    rt().block_on(async {
+        let resp = store.respond(&HeaderMap::new(), no_progress()).await;
+        assert_eq!(body_bytes(resp).await, content);
+    });
+}

@@ -155,3 +155,67 @@ fn find_in_value(v: &Spanned<DeValue<'_>>, path: &str, offset: usize) -> Option<
         _ => contains(&v.span(), offset).then(|| path.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "name = \"lab\"\n\n[dhcp]\ninterfaces = [\"Ethernet*\", \"Vlan1\"]\nlink = [{ interface = \"Ethernet7\", prefix = 29 }]\n\n[[ztp.leaf]]\nname = \"leaf3\"\n[[ztp.leaf]]\nname = \"leaf4\"\n\n[vm]\nmac.addr = \"x\"\n";
+
+    fn at(path: &str) -> Option<(usize, usize)> {
+        let loc = Locator::new(TEXT);
+        loc.span_of(path).map(|s| loc.line_col(s.start))
+    }
+
+    #[test]
+    fn finds_values_of_plain_array_inline_and_dotted_keys() {
+        assert_eq!(at("name"), Some((1, 8)));
+        assert_eq!(at("dhcp.interfaces[1]"), Some((4, 28)));
+        assert_eq!(at("dhcp.link[0].prefix"), Some((5, 45)));
+        assert_eq!(at("ztp.leaf[1].name"), Some((10, 8)));
+        assert_eq!(at("vm.mac.addr"), Some((13, 12)));
+    }
+
+    #[test]
+    fn a_missing_key_falls_back_to_its_nearest_parent() {
+        assert_eq!(at("dhcp.lease_time"), Some((3, 2)));
+        assert_eq!(at("ztp.leaf[1].serial"), at("ztp.leaf"));
+        assert!(at("ztp.leaf").is_some());
+        assert_eq!(at("nowhere.at_all"), None);
+    }
+
+    #[test]
+    fn key_at_names_the_deepest_key_at_an_offset() {
+        let loc = Locator::new(TEXT);
+        let off = |needle: &str| TEXT.find(needle).unwrap();
+        assert_eq!(
+            loc.key_at(off("\"Vlan1\"")).as_deref(),
+            Some("dhcp.interfaces[1]")
+        );
+        assert_eq!(
+            loc.key_at(off("29")).as_deref(),
+            Some("dhcp.link[0].prefix")
+        );
+        assert_eq!(
+            loc.key_at(off("\"leaf4\"")).as_deref(),
+            Some("ztp.leaf[1].name")
+        );
+        assert_eq!(loc.key_at(off("name")).as_deref(), Some("name"));
+    }
+
+    #[test]
+    fn line_col_counts_characters_and_survives_bad_offsets() {
+        let loc = Locator::new("a = \"é\"\nb = 1\n");
+        assert_eq!(loc.line_col(0), (1, 1));
+        assert_eq!(loc.line_col(9), (2, 1));
+        assert_eq!(loc.line_col(6), (1, 6)); // inside the two bytes of é
+        assert_eq!(loc.line_col(10_000), (3, 1));
+    }
+
+    #[test]
+    fn text_that_does_not_parse_finds_nothing() {
+        let loc = Locator::new("[dhcp\n");
+        assert_eq!(loc.span_of("dhcp"), None);
+        assert_eq!(loc.key_at(1), None);
+    }
+}
