@@ -5,6 +5,7 @@
 //! a file. `status` reads it, checks that the daemon that wrote it is still
 //! alive, and prints a table or the JSON as it is.
 
+use crate::escape::escape_untrusted;
 use crate::links::LinkView;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -24,6 +25,11 @@ pub struct Status {
     pub version: String,
     /// Daemon process id.
     pub pid: u32,
+    /// The daemon's start time in clock ticks since boot (`/proc/<pid>/stat`
+    /// field 22): with the pid, it tells the daemon from a later process that
+    /// reuses its pid. Absent in files from older daemons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_ticks: Option<u64>,
     /// When the daemon started (Unix seconds).
     pub started: u64,
     /// When this status was written (Unix seconds).
@@ -40,6 +46,9 @@ pub struct Status {
     pub active_leases: usize,
     /// A problem with the lease file, if any (damage found at start, write failures).
     pub lease_file_problem: Option<String>,
+    /// Syslog lines dropped since start because the socket was full or gone.
+    #[serde(default)]
+    pub log_lines_dropped: u64,
     /// Per link.
     pub links: Vec<LinkStatus>,
 }
@@ -196,10 +205,41 @@ pub enum StatusError {
     },
 }
 
+/// The largest status file read: 2,000 links take about 1 MiB.
+const MAX_STATUS_BYTES: u64 = 64 << 20;
+
+/// Opens the status file without following a symlink and without waiting (a
+/// FIFO planted at the path would block a plain open), checks that it is a
+/// regular file of sane size, and reads it.
+fn read_status_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a regular file (something else was put at the status path)",
+        ));
+    }
+    if meta.len() > MAX_STATUS_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} bytes, more than a status file can be", meta.len()),
+        ));
+    }
+    let mut text = String::with_capacity(meta.len() as usize);
+    file.take(MAX_STATUS_BYTES).read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// Reads the status the daemon published in `dir`.
 pub fn read(dir: &Path, now: u64) -> Result<Status, StatusError> {
     let path = dir.join(STATUS_FILE);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match read_status_file(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(StatusError::NeverRan {
@@ -217,7 +257,7 @@ pub fn read(dir: &Path, now: u64) -> Result<Status, StatusError> {
         path: path.clone(),
         why: e.to_string(),
     })?;
-    if !daemon_alive(status.pid) {
+    if !daemon_alive(status.pid, status.start_ticks) {
         return Err(StatusError::Stale {
             pid: status.pid,
             age: human_duration(now.saturating_sub(status.updated)),
@@ -227,8 +267,22 @@ pub fn read(dir: &Path, now: u64) -> Result<Status, StatusError> {
     Ok(status)
 }
 
-/// Whether `pid` is a running ztps-agent (not a recycled pid of something else).
-fn daemon_alive(pid: u32) -> bool {
+/// Field 22 of `/proc/<pid>/stat`: when the process started, in clock ticks
+/// since boot. The command name (field 2) may hold spaces and parentheses, so
+/// fields are counted from the last `)`.
+pub fn process_start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    // After the name: field 3 (state) is the first; field 22 is the 20th.
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether `pid` is still the daemon that wrote the status: same start time
+/// when the file records one, else (older files) a ztps-agent command line.
+fn daemon_alive(pid: u32, start_ticks: Option<u64>) -> bool {
+    if let Some(recorded) = start_ticks {
+        return process_start_ticks(pid) == Some(recorded);
+    }
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     cmdline
         .split(|b| *b == 0)
@@ -254,13 +308,14 @@ pub fn human_duration(secs: u64) -> String {
 /// The table an operator reads at a glance.
 pub fn render_table(s: &Status, now: u64) -> String {
     let mut out = String::new();
+    let e = |text: &str| escape_untrusted(text).into_owned();
     let _ = writeln!(
         out,
         "ztps-agent {} daemon pid {}, up {}, config {} (status as of {} ago)",
-        s.version,
+        e(&s.version),
         s.pid,
         human_duration(now.saturating_sub(s.started)),
-        s.config.display(),
+        e(&s.config.display().to_string()),
         human_duration(now.saturating_sub(s.updated))
     );
     let eapi = if s.eapi.ok {
@@ -272,21 +327,28 @@ pub fn render_table(s: &Status, now: u64) -> String {
         format!(
             "DOWN for {}: {}; serving the last known links",
             human_duration(now.saturating_sub(s.eapi.since)),
-            s.eapi.last_error.as_deref().unwrap_or("unknown error")
+            e(s.eapi.last_error.as_deref().unwrap_or("unknown error"))
         )
     };
-    let _ = writeln!(out, "eAPI {}: {}", s.eapi.url, eapi);
+    let _ = writeln!(out, "eAPI {}: {}", e(&s.eapi.url), eapi);
     let _ = writeln!(
         out,
         "Leases: {} active, {} recorded, in {}{}",
         s.active_leases,
         s.lease_count,
-        s.lease_file.display(),
+        e(&s.lease_file.display().to_string()),
         s.lease_file_problem
             .as_deref()
-            .map(|p| format!(" (PROBLEM: {p})"))
+            .map(|p| format!(" (PROBLEM: {})", e(p)))
             .unwrap_or_default()
     );
+    if s.log_lines_dropped > 0 {
+        let _ = writeln!(
+            out,
+            "Syslog: {} line(s) dropped (the syslog socket was full or gone)",
+            s.log_lines_dropped
+        );
+    }
     let served = s.links.iter().filter(|l| l.served).count();
     let _ = writeln!(out, "Links: {} served of {} shown\n", served, s.links.len());
     let header = [
@@ -358,6 +420,11 @@ pub fn render_table(s: &Status, now: u64) -> String {
             ]
         })
         .collect();
+    // Every cell may carry a client's bytes (option 60, hostname, event text).
+    let rows: Vec<[String; 11]> = rows
+        .into_iter()
+        .map(|r| r.map(|c| escape_untrusted(&c).into_owned()))
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r.iter()) {
@@ -393,6 +460,7 @@ mod tests {
         Status {
             version: "0.1.0".into(),
             pid: std::process::id(),
+            start_ticks: None,
             started: 1000,
             updated: 2000,
             config: "/mnt/flash/ztps/ztps.toml".into(),
@@ -407,6 +475,7 @@ mod tests {
             lease_count: 1,
             active_leases: 1,
             lease_file_problem: None,
+            log_lines_dropped: 0,
             links: vec![
                 LinkStatus {
                     eos_name: "Ethernet1".into(),
@@ -504,6 +573,71 @@ mod tests {
             e.contains("not running") && e.contains("show daemon ztps"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn client_fields_cannot_drive_the_terminal_or_forge_rows() {
+        let mut s = sample();
+        let lease = s.links[0].lease.as_mut().unwrap();
+        lease.model = Some("Evil\x1b[2J\x1b]0;owned\x07".into());
+        lease.serial = Some("X\nEthernet9  et9  yes  yes".into());
+        lease.hostname = Some("h\u{202E}gnp.exe".into());
+        s.links[0].last_event = Some(EventStatus {
+            text: "ignored Arista\u{2028}Ethernet8".into(),
+            at: 1990,
+        });
+        s.log_lines_dropped = 12;
+        let t = render_table(&s, 2000);
+        for bad in ['\x1b', '\x07', '\u{202E}', '\u{2028}'] {
+            assert!(!t.contains(bad), "{bad:?} reached the table: {t:?}");
+        }
+        // Header, eAPI, leases, syslog, links, blank, column names, 2 rows.
+        assert_eq!(t.lines().count(), 9, "{t}");
+        assert!(!t.lines().any(|l| l.starts_with("Ethernet9")), "{t}");
+        assert!(t.contains("Evil\\x1b[2J\\x1b]0;owned\\x07"), "{t}");
+        assert!(t.contains("X\\nEthernet9"), "{t}");
+        assert!(t.contains("Arista\\u{2028}Ethernet8"), "{t}");
+        assert!(t.contains("Syslog: 12 line(s) dropped"), "{t}");
+    }
+
+    #[test]
+    fn a_fifo_at_the_status_path_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STATUS_FILE);
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        match read(dir.path(), 0) {
+            Err(StatusError::Unreadable { why, .. }) => {
+                assert!(why.contains("not a regular file"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // A symlink is not followed.
+        let real = tempfile::tempdir().unwrap();
+        publish(real.path(), &sample()).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(real.path().join(STATUS_FILE), &path).unwrap();
+        assert!(matches!(
+            read(dir.path(), 0),
+            Err(StatusError::Unreadable { .. })
+        ));
+    }
+
+    #[test]
+    fn a_reused_pid_with_another_start_time_is_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sample();
+        let me = process_start_ticks(std::process::id()).expect("own start time");
+        // Recorded start time matches this live process: current, whatever its name.
+        s.start_ticks = Some(me);
+        publish(dir.path(), &s).unwrap();
+        assert_eq!(read(dir.path(), 2000).unwrap(), s);
+        // Same pid, another start time: a different process now holds the pid.
+        s.start_ticks = Some(me.wrapping_add(1));
+        publish(dir.path(), &s).unwrap();
+        assert!(matches!(
+            read(dir.path(), 2000),
+            Err(StatusError::Stale { .. })
+        ));
     }
 
     #[test]

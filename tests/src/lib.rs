@@ -10,7 +10,11 @@
 
 pub mod netns;
 
-use std::process::Child;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use std::convert::Infallible;
+use std::os::unix::process::CommandExt as _;
+use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 /// Polls `check` every 20 ms until it returns true or `timeout` passes.
@@ -18,23 +22,40 @@ use std::time::{Duration, Instant};
 /// Returns whether the condition became true; tests assert on it so a broken
 /// condition fails instead of hanging.
 pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    match try_wait_until(timeout, || Ok::<bool, Infallible>(check())) {
+        Ok(met) => met,
+        Err(never) => match never {},
+    }
+}
+
+/// Polls a fallible `check` every 20 ms until it returns `Ok(true)` (then
+/// `Ok(true)`), an error (returned at once), or `timeout` passes (`Ok(false)`).
+///
+/// The benchmark's checks fail when it is interrupted, so Ctrl-C stops a wait.
+pub fn try_wait_until<E>(
+    timeout: Duration,
+    mut check: impl FnMut() -> Result<bool, E>,
+) -> Result<bool, E> {
     let deadline = Instant::now() + timeout;
     loop {
-        if check() {
-            return true;
+        if check()? {
+            return Ok(true);
         }
         if Instant::now() >= deadline {
-            return false;
+            return Ok(false);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 /// Kills (SIGKILL) and reaps a child process when dropped, so a failing test
-/// leaves no server or client running behind it.
+/// leaves no server or client running behind it. A child started with
+/// [`ChildGuard::spawn`] leads its own process group, and the whole group goes:
+/// whatever it started (a poller's dhcpd, a shell's children) goes with it.
 pub struct ChildGuard {
     child: Option<Child>,
     label: String,
+    group: bool,
 }
 
 impl ChildGuard {
@@ -43,12 +64,28 @@ impl ChildGuard {
         ChildGuard {
             child: Some(child),
             label: label.into(),
+            group: false,
         }
     }
 
-    /// The process id of the guarded child.
+    /// Starts `cmd` as the leader of a new process group, guarded.
+    pub fn spawn(label: impl Into<String>, cmd: &mut Command) -> std::io::Result<Self> {
+        let child = cmd.process_group(0).spawn()?;
+        Ok(ChildGuard {
+            child: Some(child),
+            label: label.into(),
+            group: true,
+        })
+    }
+
+    /// The process id of the guarded child (0 once it is reaped).
     pub fn id(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// The child itself, e.g. to take a piped stdout.
+    pub fn child_mut(&mut self) -> Option<&mut Child> {
+        self.child.as_mut()
     }
 
     /// Whether the child is still running.
@@ -59,27 +96,60 @@ impl ChildGuard {
         }
     }
 
+    /// Its exit status once it exited on its own (it stays guarded until reaped
+    /// by [`ChildGuard::kill9`], [`ChildGuard::stop`] or drop).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
+    }
+
     /// Sends `signal` to the child (e.g. SIGHUP, SIGTERM).
-    pub fn signal(&self, signal: nix::sys::signal::Signal) {
-        let pid = nix::unistd::Pid::from_raw(self.id() as i32);
+    pub fn signal(&self, signal: Signal) {
+        let pid = Pid::from_raw(self.id() as i32);
         nix::sys::signal::kill(pid, signal)
             .unwrap_or_else(|e| panic!("sending {signal} to {}: {e}", self.label));
     }
 
-    /// Kills the child with SIGKILL and waits for it: a crash, not a clean stop.
+    /// Kills the child (and its group) with SIGKILL and waits for it: a crash,
+    /// not a clean stop.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
+            if self.group {
+                let _ = killpg(Pid::from_raw(c.id() as i32), Signal::SIGKILL);
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
     }
 
+    /// A clean stop: SIGTERM (to the group), up to `grace` to exit, then
+    /// SIGKILL for whatever is left.
+    pub fn stop(&mut self, grace: Duration) {
+        let Some(child) = self.child.as_mut() else {
+            return;
+        };
+        let pid = Pid::from_raw(child.id() as i32);
+        let _ = if self.group {
+            killpg(pid, Signal::SIGTERM)
+        } else {
+            nix::sys::signal::kill(pid, Signal::SIGTERM)
+        };
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.kill9();
+    }
+
     /// Waits up to `timeout` for the child to exit on its own; returns its status.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
         let child = self.child.as_mut()?;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
+                if self.group {
+                    // Whatever the leader left behind in its group goes too.
+                    let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+                }
                 self.child = None;
                 return Some(status);
             }

@@ -1,8 +1,9 @@
 //! `cargo xtask dist [--site FILE] [--out DIR]`: the flash bundle for one site.
 //!
-//! Order matters. The site is read and checked first, so that a bad site writes
-//! nothing. Then both static agent binaries are built (release profile, musl
-//! targets). Then the bundle is rendered and checked in memory: the agent config
+//! Order matters. The site is read and checked first, and every file it names
+//! (the leaves' configs, a local copy of their EOS image: `ztps_flash_bundle::
+//! Payload`), so that a bad site writes nothing. Then both static agent
+//! binaries are built (release profile, musl targets). Then the bundle is rendered and checked in memory: the agent config
 //! through the agent's own parser, both binaries' ELF headers (right
 //! architecture, no program interpreter). Only then is anything written:
 //! `<out>/flash/` (replaced as a whole) and `<out>/ztps-flash-<version>.tar.gz`
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use ztps_flash_bundle::bundle::sha256_hex;
 use ztps_flash_bundle::render::INSTALL_PATH;
-use ztps_flash_bundle::{tarball_name, Binaries, Bundle, Site};
+use ztps_flash_bundle::{tarball_name, Binaries, Bundle, Mode, Payload, Site};
 
 /// The workspace version: names the tarball and appears in the rendered files.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -34,6 +35,11 @@ pub fn run(site_path: &Path, out: &Path) -> Result<()> {
     for w in site.warnings() {
         eprintln!("xtask: warning: {}: {w}", site_path.display());
     }
+    let base = site_path.parent().unwrap_or(Path::new("."));
+    let payload = Payload::load(&site, base).map_err(|e| anyhow!("{e}\n(nothing was written)"))?;
+    for w in &payload.warnings {
+        eprintln!("xtask: warning: {w}");
+    }
 
     util::ensure_targets(&TARGETS)?;
     let i686 = build_agent(TARGETS[0])?;
@@ -42,7 +48,7 @@ pub fn run(site_path: &Path, out: &Path) -> Result<()> {
         i686: fs::read(&i686).with_context(|| format!("reading {}", i686.display()))?,
         x86_64: fs::read(&x86_64).with_context(|| format!("reading {}", x86_64.display()))?,
     };
-    let bundle = ztps_flash_bundle::build(&site, &binaries, VERSION)
+    let bundle = ztps_flash_bundle::build(&site, &binaries, &payload, VERSION)
         .map_err(|e| anyhow!("{e}\n(nothing was written)"))?;
 
     let flash = out.join("flash");
@@ -55,10 +61,18 @@ pub fn run(site_path: &Path, out: &Path) -> Result<()> {
 /// Builds `ztps-agent` in release for `triple` and returns the executable's path.
 fn build_agent(triple: &str) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("xtask: cargo build --release -p ztps-agent --target {triple}");
+    eprintln!("xtask: cargo build --locked --release -p ztps-agent --target {triple}");
     let output = Command::new(&cargo)
         .current_dir(util::root())
-        .args(["build", "--release", "-p", "ztps-agent", "--target", triple])
+        .args([
+            "build",
+            "--locked",
+            "--release",
+            "-p",
+            "ztps-agent",
+            "--target",
+            triple,
+        ])
         .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output()
@@ -142,8 +156,12 @@ fn human(bytes: u64) -> String {
 }
 
 fn print_summary(site: &Site, bundle: &Bundle, flash: &Path, tarball: &Path) -> Result<()> {
+    let mode = match site.mode {
+        Mode::SpineServed => "spine-served (ztp.serve = true)",
+        Mode::Vm(_) => "ZTPServer VM",
+    };
     println!(
-        "ztps flash bundle {VERSION}: site {}, spine {}",
+        "ztps flash bundle {VERSION}: site {}, spine {}, {mode}",
         site.name, site.spine.hostname
     );
     println!("{}/", flash.display());

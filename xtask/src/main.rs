@@ -1,11 +1,13 @@
 //! Project automation, in Rust so that nothing but cargo is needed:
-//! `cargo xtask test | deps | dist | lab | bench`.
+//! `cargo xtask test | deps | msrv | dist | lab | bench`
+//! (lab and bench are binaries of the `ztps-bench` crate; xtask installs what
+//! they need and runs them).
 
-mod bench;
 mod deps;
 mod dist;
-mod lab;
+mod msrv;
 mod test;
+mod tools;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +34,9 @@ enum Command {
     /// Install the Debian packages and rustup targets the tests use and this
     /// machine lacks (what `test` does before running the tests).
     Deps,
+    /// Check that the workspace's rust-version is exactly what the lock file
+    /// needs, and print it.
+    Msrv,
     /// Build the flash bundle: static binaries, config, libvirt XML, startup-config.
     Dist {
         /// Site description (see examples/site.toml).
@@ -41,10 +46,22 @@ enum Command {
         #[arg(long, default_value = "dist")]
         out: PathBuf,
     },
-    /// Run a simulated spine and leaves in network namespaces and show them provisioned.
-    Lab(lab::LabArgs),
-    /// Benchmark ztps-agent against ISC dhcpd, Kea and dnsmasq; writes BENCHMARKS.md.
-    Bench(bench::BenchArgs),
+    /// Run a simulated spine and leaves in network namespaces and show them
+    /// provisioned (`cargo xtask lab --help` for its options).
+    #[command(disable_help_flag = true)]
+    Lab {
+        /// Passed through to the `lab` binary of `ztps-bench`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// Benchmark ztps-agent against ISC dhcpd, Kea and dnsmasq; writes
+    /// BENCHMARKS.md (`cargo xtask bench --help` for its options).
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// Passed through to the `bench` binary of `ztps-bench`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -52,8 +69,9 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Test { args } => std::process::exit(test::run(&args)?),
         Command::Deps => test::install(),
+        Command::Msrv => msrv::run(),
         Command::Dist { site, out } => dist::run(&site, &out),
-        Command::Lab(args) => lab::run_lab(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Lab { args } => std::process::exit(tools::run(tools::Tool::Lab, &args)?),
+        Command::Bench { args } => std::process::exit(tools::run(tools::Tool::Bench, &args)?),
     }
 }

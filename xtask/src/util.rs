@@ -25,15 +25,3 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 
 // `dist` adds its targets through here; the installer lives in `deps`.
 pub use crate::deps::ensure_targets;
-
-/// Fails unless running as root (namespaces, port 67, apt).
-pub fn require_root(what: &str) -> Result<()> {
-    let out = Command::new("id")
-        .arg("-u")
-        .output()
-        .context("running id")?;
-    if String::from_utf8_lossy(&out.stdout).trim() != "0" {
-        bail!("{what} needs root (network namespaces, UDP port 67, apt-get)");
-    }
-    Ok(())
-}

@@ -116,7 +116,13 @@ pub fn dhcp_sink(board: Arc<EventBoard>, inputs: mpsc::Sender<DaemonInput>) -> E
                 return;
             }
         }
-        log(e);
+        // A renewal is routine: every leaf renews every half lease, which on a
+        // large fabric would flood syslog. It still shows in status.
+        if matches!(e, Event::Acked { renewal: true, .. }) {
+            debug!("{e}");
+        } else {
+            log(e);
+        }
         if let Some(link) = e.link() {
             let text = e.summary();
             board.last.lock().unwrap_or_else(|p| p.into_inner()).insert(

@@ -16,6 +16,9 @@
 //!   [`DaemonInput::Dhcp`] in flight and never blocks the DHCP path;
 //! - the DHCP lease committer, a plain thread (fsync blocks).
 //!
+//! Capabilities are dropped (`privileges`) right after the DHCP socket is
+//! bound, on the main thread, before any other thread exists.
+//!
 //! To plug in another task (the ZTP HTTP server, say): add a variant to
 //! [`DaemonInput`] carrying what it reports, spawn the task in [`run`] with a
 //! clone of the input sender (and [`Daemon::shutdown_signal`] if it must stop
@@ -218,6 +221,8 @@ pub struct Daemon {
     /// DHCP activity since `lease_links` was refreshed.
     leases_changed: bool,
     started: u64,
+    /// This process's start time (see `status::process_start_ticks`).
+    start_ticks: Option<u64>,
     lease_file_problem: Option<String>,
     fallback_logged: bool,
     publisher: publish::Publisher,
@@ -447,6 +452,14 @@ pub async fn run(config_path: &Path, config: Config) -> Result<()> {
     let server = Arc::new(Mutex::new(server));
 
     let socket = DhcpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 67))?;
+    // Bound: keep only what serving needs, before any other thread starts.
+    match crate::privileges::drop_all_but_kept() {
+        Ok(kept) => info!(
+            "dropped {} capabilities; keeping {:?}",
+            kept.dropped, kept.effective
+        ),
+        Err(e) => error!("could not drop capabilities, running with all of them: {e}"),
+    }
     let board = Arc::new(EventBoard::default());
     let mut sink = inputs::dhcp_sink(board.clone(), inputs.clone());
     if let Some(hook) = ztp.as_ref().map(ZtpService::dhcp_hook) {
@@ -485,6 +498,7 @@ pub async fn run(config_path: &Path, config: Config) -> Result<()> {
         lease_links: BTreeSet::new(),
         leases_changed: true,
         started,
+        start_ticks: crate::status::process_start_ticks(std::process::id()),
         lease_file_problem,
         fallback_logged: false,
         publisher: publish::Publisher::new(&config.state.dir),

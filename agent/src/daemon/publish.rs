@@ -120,6 +120,7 @@ impl Daemon {
         Status {
             version: env!("CARGO_PKG_VERSION").into(),
             pid: std::process::id(),
+            start_ticks: self.start_ticks,
             started: self.started,
             updated: now,
             config: self.config_path.clone(),
@@ -136,6 +137,7 @@ impl Daemon {
             lease_file_problem: failing
                 .map(|e| format!("writes failing, new leases not ACKed: {e}"))
                 .or_else(|| self.lease_file_problem.clone()),
+            log_lines_dropped: crate::logging::dropped_lines(),
             links,
         }
     }

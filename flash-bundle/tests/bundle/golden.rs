@@ -148,4 +148,49 @@ fn each_site_has_the_files_it_asked_for() {
     assert!(
         pools.contains(&"boot-config".to_string()) && pools.contains(&"fullrecover".to_string())
     );
+    // Spine-served: the leaves' configs, and no VM piece.
+    assert_eq!(
+        paths("ztp"),
+        [
+            "INSTALL.txt",
+            "SHA256SUMS",
+            "startup-config",
+            "startup-config.snippet",
+            "ztps/configs/leaf1.cfg",
+            "ztps/configs/leaf2.cfg",
+            "ztps/configs/leaf3.cfg",
+            "ztps/ztps-agent",
+            "ztps/ztps-agent.x86_64",
+            "ztps/ztps.toml"
+        ]
+    );
+}
+
+#[test]
+fn a_spine_served_bundle_renders_no_vm_pieces() {
+    for name in ["ztp", "ztp-image"] {
+        let (_, p) = sites().into_iter().find(|(n, _)| *n == name).unwrap();
+        let bundle = bundle_of(&p);
+        let text =
+            |path: &str| String::from_utf8(bundle.file(path).unwrap().contents.clone()).unwrap();
+        for path in ["startup-config", "startup-config.snippet", "ztps/ztps.toml"] {
+            let t = text(path);
+            for vm_piece in [
+                "virtual-machine",
+                "Loopback2",
+                "ztps.xml",
+                "event-handler",
+                "[vm]",
+                "[bridge]",
+                "bootfile_url",
+            ] {
+                assert!(!t.contains(vm_piece), "{name}: {path} has {vm_piece}:\n{t}");
+            }
+        }
+        let snippet = text("startup-config.snippet");
+        assert!(
+            snippet.contains("management api http-commands") && snippet.contains("daemon ztps")
+        );
+        assert!(text("INSTALL.txt").contains("Mode: spine-served (ztp.serve = true)"));
+    }
 }

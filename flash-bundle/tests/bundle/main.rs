@@ -3,12 +3,13 @@
 //! validator, `sha256sum -c`, and writing to disk.
 
 mod golden;
+mod payload;
 mod tools;
 mod write;
 
 use std::path::{Path, PathBuf};
 use ztps_flash_bundle::elf::{fake_executable, Arch};
-use ztps_flash_bundle::{build, Binaries, Bundle, Site};
+use ztps_flash_bundle::{build, Binaries, Bundle, Payload, Site};
 
 /// Version used in rendered files, so that the goldens do not change with releases.
 pub const VERSION: &str = "0.0.0-test";
@@ -19,6 +20,8 @@ pub fn sites() -> Vec<(&'static str, PathBuf)> {
     vec![
         ("example", dir.join("../examples/site.toml")),
         ("pools", dir.join("tests/sites/pools.toml")),
+        ("ztp", dir.join("../examples/site-ztp.toml")),
+        ("ztp-image", dir.join("tests/sites/ztp-image.toml")),
     ]
 }
 
@@ -36,7 +39,14 @@ pub fn load_site(path: &Path) -> Site {
     Site::parse(&text, &path.display().to_string()).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The payload of a test site: the files it names, relative to the site file.
+pub fn payload_of(site: &Site, path: &Path) -> Payload {
+    Payload::load(site, path.parent().unwrap()).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// The bundle of a test site.
 pub fn bundle_of(path: &Path) -> Bundle {
-    build(&load_site(path), &fake_binaries(), VERSION).unwrap_or_else(|e| panic!("{e}"))
+    let site = load_site(path);
+    build(&site, &fake_binaries(), &payload_of(&site, path), VERSION)
+        .unwrap_or_else(|e| panic!("{e}"))
 }

@@ -1,23 +1,21 @@
 //! Processes the benchmark starts, and the clock it waits by.
 //!
 //! Every process is started in its own process group and held by a [`Proc`]
-//! guard that kills the whole group (a poller and the dhcpd it started, say) when
+//! (the tests' [`ChildGuard`] with a log) that kills the whole group (a poller and the dhcpd it started, say) when
 //! it drops, so an error or a panic leaves nothing running. Ctrl-C and SIGTERM
 //! set a flag that every wait checks ([`check_interrupt`]): the run unwinds, the
 //! guards and namespaces drop, and the machine is left as it was. Every wait has
 //! a deadline.
 
 use anyhow::{bail, Context, Result};
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
 use std::fs::File;
 use std::io::Read as _;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+use ztps_tests::ChildGuard;
 
 static INTERRUPTED: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 
@@ -53,25 +51,18 @@ pub fn sleep(d: Duration) -> Result<()> {
 }
 
 /// Polls `check` every 20 ms until it returns true (then `Ok(true)`) or `timeout`
-/// passes (then `Ok(false)`).
+/// passes (then `Ok(false)`); an interrupt ends the wait with an error.
 pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> Result<bool>) -> Result<bool> {
-    let deadline = Instant::now() + timeout;
-    loop {
+    ztps_tests::try_wait_until(timeout, || {
         check_interrupt()?;
-        if check()? {
-            return Ok(true);
-        }
-        if Instant::now() >= deadline {
-            return Ok(false);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        check()
+    })
 }
 
-/// A running process in its own process group; the group is killed (SIGKILL)
-/// when this drops.
+/// A running process in its own process group, with its log; the group is
+/// killed (SIGKILL) when this drops (the tests' [`ChildGuard`]).
 pub struct Proc {
-    child: Option<Child>,
+    guard: ChildGuard,
     log: PathBuf,
 }
 
@@ -96,35 +87,28 @@ impl Proc {
         stdout: Stdio,
         stderr: Stdio,
     ) -> Result<Proc> {
-        cmd.process_group(0)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
-        let child = cmd
-            .spawn()
+        cmd.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+        let guard = ChildGuard::spawn(label, &mut cmd)
             .with_context(|| format!("starting {label}: {}", show_cmd(&cmd)))?;
         Ok(Proc {
-            child: Some(child),
+            guard,
             log: log.to_path_buf(),
         })
     }
 
     /// The process id (also its process group id).
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+        self.guard.id()
     }
 
     /// The child itself, e.g. to take a piped stderr.
     pub fn child_mut(&mut self) -> Option<&mut Child> {
-        self.child.as_mut()
+        self.guard.child_mut()
     }
 
     /// Whether it is still running; `Some(status)` once it exited.
     pub fn exited(&mut self) -> Option<ExitStatus> {
-        match self.child.as_mut() {
-            Some(c) => c.try_wait().ok().flatten(),
-            None => None,
-        }
+        self.guard.exited()
     }
 
     /// The last part of its log.
@@ -132,24 +116,14 @@ impl Proc {
         log_tail(&self.log, 3000)
     }
 
+    /// Sends SIGINT to the process (perfdhcp then prints its statistics).
+    pub fn interrupt(&self) {
+        self.guard.signal(nix::sys::signal::Signal::SIGINT);
+    }
+
     /// Sends SIGTERM to the group, waits up to `grace`, then SIGKILLs the group.
     pub fn stop(&mut self, grace: Duration) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let pgid = Pid::from_raw(child.id() as i32);
-        let _ = killpg(pgid, Signal::SIGTERM);
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        // Whatever the leader left behind in its group goes too.
-        let _ = killpg(pgid, Signal::SIGKILL);
-        let _ = child.kill();
-        let _ = child.wait();
+        self.guard.stop(grace);
     }
 
     /// Waits up to `timeout` for it to exit on its own; kills the group if it
@@ -157,10 +131,7 @@ impl Proc {
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(status) = self.exited() {
-                // Reap helpers it may have left in its group.
-                let _ = killpg(Pid::from_raw(self.pid() as i32), Signal::SIGKILL);
-                self.child = None;
+            if let Some(status) = self.guard.wait_exit(Duration::from_millis(10)) {
                 return Ok(Some(status));
             }
             if let Err(e) = check_interrupt() {
@@ -171,17 +142,6 @@ impl Proc {
                 self.stop(Duration::ZERO);
                 return Ok(None);
             }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
-            let _ = child.kill();
-            let _ = child.wait();
         }
     }
 }

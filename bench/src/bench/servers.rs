@@ -25,7 +25,9 @@ pub const BOOTFILE_URL: &str = "http://10.10.10.11:8080/bootstrap";
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Which implementation stands for "ours".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Ours {
     /// `ztps-agent daemon` with `eos-sim` answering eAPI: the product.
@@ -588,8 +590,8 @@ pub fn save_configs(run: &Running, dir: &Path, names: &[(&str, &str)], to: &Path
     std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
     let mut subst: Vec<(String, &str)> = vec![
         (dir.display().to_string(), "$WORK"),
-        (super::target_dir().display().to_string(), "$TARGET"),
-        (crate::util::root().display().to_string(), "$REPO"),
+        (ztps_bench::target_dir().display().to_string(), "$TARGET"),
+        (ztps_bench::root().display().to_string(), "$REPO"),
     ];
     subst.extend(names.iter().map(|(n, p)| (n.to_string(), *p)));
     let fix = |t: &str| {

@@ -18,15 +18,15 @@
 //! the time each step took. Every namespace and process is removed on exit or
 //! Ctrl-C. All traffic stays inside the namespaces.
 
-use crate::deps::{ensure_debs, ensure_targets, LAB_PACKAGES};
-use crate::util::{require_root, root, run};
 use anyhow::{bail, Context, Result};
+use clap::Parser as _;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use ztps_bench::{cargo, require_root, run, target_dir};
 use ztps_tests::clients::{self, Client};
 use ztps_tests::netns::{veth, Netns};
 use ztps_tests::ztp_leaf::{EosLeaf, Identity, Outcome};
@@ -35,9 +35,10 @@ use ztps_tests::{wait_until, ChildGuard};
 const TARGET: &str = "i686-unknown-linux-musl";
 const BOOTFILE: &str = "http://10.10.10.11:8080/bootstrap";
 
-/// Options of `cargo xtask lab`.
-#[derive(clap::Args)]
-pub struct LabArgs {
+/// A simulated spine and leaves in network namespaces, provisioned live.
+#[derive(clap::Parser)]
+#[command(name = "cargo xtask lab", bin_name = "cargo xtask lab")]
+struct LabArgs {
     /// Number of leaves (1 to 32).
     #[arg(long, default_value_t = 4)]
     leaves: u8,
@@ -54,6 +55,10 @@ pub struct LabArgs {
     /// get DHCP. Without it the spine serves ZTP itself.
     #[arg(long)]
     vm: bool,
+}
+
+fn main() -> Result<()> {
+    run_lab(LabArgs::parse())
 }
 
 struct Leaf {
@@ -89,35 +94,18 @@ impl LeafResult {
     }
 }
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
-}
-
 fn build(fast: bool) -> Result<(PathBuf, PathBuf, PathBuf)> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let agent = if fast {
         eprintln!("lab: building ztps-agent (debug, native)");
-        run(Command::new(&cargo)
-            .current_dir(root())
-            .args(["build", "-p", "ztps-agent"]))?;
+        run(cargo().args(["build", "-p", "ztps-agent"]))?;
         target_dir().join("debug/ztps-agent")
     } else {
-        ensure_targets(&[TARGET])?;
         eprintln!("lab: building the static {TARGET} ztps-agent that ships in the bundle");
-        run(Command::new(&cargo).current_dir(root()).args([
-            "build",
-            "--release",
-            "-p",
-            "ztps-agent",
-            "--target",
-            TARGET,
-        ]))?;
+        run(cargo().args(["build", "--release", "-p", "ztps-agent", "--target", TARGET]))?;
         target_dir().join(TARGET).join("release/ztps-agent")
     };
     eprintln!("lab: building eos-sim and fake-fastcli");
-    run(Command::new(&cargo).current_dir(root()).args([
+    run(cargo().args([
         "build",
         "-p",
         "ztps-tests",
@@ -325,12 +313,11 @@ impl Leaf {
 }
 
 /// Runs the lab.
-pub fn run_lab(args: LabArgs) -> Result<()> {
+fn run_lab(args: LabArgs) -> Result<()> {
     require_root("cargo xtask lab")?;
     if args.leaves == 0 || args.leaves > 32 {
         bail!("--leaves must be 1 to 32");
     }
-    ensure_debs(LAB_PACKAGES)?;
     let (agent, eos_sim, fastcli) = build(args.fast)?;
     remove_stale_namespaces();
 
