@@ -421,7 +421,7 @@ pub fn render_table(s: &Status, now: u64) -> String {
         })
         .collect();
     // Every cell may carry a client's bytes (option 60, hostname, event text).
-    let rows: Vec<[String; 11]> = rows
+    let rows: Vec<[String; 12]> = rows
         .into_iter()
         .map(|r| r.map(|c| escape_untrusted(&c).into_owned()))
         .collect();
