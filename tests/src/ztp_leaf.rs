@@ -114,6 +114,8 @@ pub struct EosLeaf<'a> {
     dir: PathBuf,
     /// Extra folders put first on the script's PATH (e.g. a fake `FastCli`).
     pub script_path: Vec<PathBuf>,
+    /// Size of the `/mnt/flash` tmpfs, KiB (`None`: tmpfs's default, half the RAM).
+    pub flash_kib: Option<u64>,
 }
 
 impl<'a> EosLeaf<'a> {
@@ -126,6 +128,7 @@ impl<'a> EosLeaf<'a> {
             identity,
             dir: dir.to_path_buf(),
             script_path: Vec::new(),
+            flash_kib: None,
         }
     }
 
@@ -245,7 +248,7 @@ impl<'a> EosLeaf<'a> {
 set -e
 mount -t tmpfs ztpmnt /mnt
 mkdir /mnt/flash
-mount -t tmpfs ztpflash /mnt/flash
+mount -t tmpfs -o "size=$FLASH_SIZE" ztpflash /mnt/flash
 cp -a "$FLASH"/. /mnt/flash/
 set +e
 cd /mnt/flash
@@ -262,6 +265,10 @@ exit $rc
             .env("FLASH", &flash)
             .env("SCRIPT", &path)
             .env("LOG", &log)
+            .env(
+                "FLASH_SIZE",
+                self.flash_kib.map_or("50%".into(), |k| format!("{k}k")),
+            )
             .env("PATH", search.join(":"))
             .stdin(Stdio::null())
             .status()
