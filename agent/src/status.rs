@@ -89,6 +89,9 @@ pub struct LinkStatus {
     pub lease: Option<LeaseStatus>,
     /// Last DHCP event on the link.
     pub last_event: Option<EventStatus>,
+    /// The leaf's ZTP progress (`[ztp] serve = true` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ztp: Option<ztps_ztp::lifecycle::ZtpLinkStatus>,
 }
 
 /// A lease as shown.
@@ -162,6 +165,7 @@ pub fn link_status(
         leaf_address,
         lease,
         last_event,
+        ztp: None,
     }
 }
 
@@ -367,9 +371,10 @@ pub fn render_table(s: &Status, now: u64) -> String {
         "SERIAL",
         "MAC",
         "LEASE",
+        "ZTP",
         "LAST EVENT",
     ];
-    let rows: Vec<[String; 11]> = s
+    let rows: Vec<[String; 12]> = s
         .links
         .iter()
         .map(|l| {
@@ -404,6 +409,13 @@ pub fn render_table(s: &Status, now: u64) -> String {
                         other => other.to_string(),
                     })
                     .unwrap_or_else(|| "-".into()),
+                l.ztp
+                    .as_ref()
+                    .map(|z| match &z.leaf {
+                        Some(leaf) => format!("{leaf} {}", z.stage),
+                        None => z.stage.to_string(),
+                    })
+                    .unwrap_or_else(|| "-".into()),
                 l.last_event
                     .as_ref()
                     .map(|e| {
@@ -418,7 +430,7 @@ pub fn render_table(s: &Status, now: u64) -> String {
         })
         .collect();
     // Every cell may carry a client's bytes (option 60, hostname, event text).
-    let rows: Vec<[String; 11]> = rows
+    let rows: Vec<[String; 12]> = rows
         .into_iter()
         .map(|r| r.map(|c| escape_untrusted(&c).into_owned()))
         .collect();
@@ -495,6 +507,16 @@ mod tests {
                         text: "ACK 10.0.0.1".into(),
                         at: 1990,
                     }),
+                    ztp: Some(ztps_ztp::lifecycle::ZtpLinkStatus {
+                        leaf: Some("leaf1".into()),
+                        stage: ztps_ztp::lifecycle::Stage::ConfigSent,
+                        at: Some(1995),
+                        serial: Some("JPE20000001".into()),
+                        model: None,
+                        version: Some("4.30.1F".into()),
+                        system_mac: None,
+                        detail: Some("4211 bytes".into()),
+                    }),
                 },
                 LinkStatus {
                     eos_name: "Ethernet3".into(),
@@ -506,6 +528,7 @@ mod tests {
                     leaf_address: None,
                     lease: None,
                     last_event: None,
+                    ztp: None,
                 },
             ],
         }
@@ -524,12 +547,14 @@ mod tests {
             "DCS-7050SX3-48YC8",
             "JPE20000001",
             "bound, 23h53m left",
+            "leaf1 config-sent",
             "ACK 10.0.0.1 (10s ago)",
         ] {
             assert!(e1.contains(want), "{want} in {e1}");
         }
         let e3 = t.lines().find(|l| l.starts_with("Ethernet3")).unwrap();
         assert!(e3.contains("no: unnumbered link needs a pool"), "{e3}");
+        assert!(t.lines().any(|l| l.contains("ZTP")), "{t}");
     }
 
     #[test]

@@ -51,6 +51,9 @@ impl Default for ServerConfig {
     }
 }
 
+/// In a class's bootfile URL, the spine's address on the leaf's link.
+pub const SERVER_PLACEHOLDER: &str = "{server}";
+
 /// A class of clients, chosen by the start of their vendor class (option 60),
 /// and the options they get.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +63,8 @@ pub struct ClientClass {
     /// Option 60 must start with this (case-sensitive, as EOS sends it).
     pub vendor_class_prefix: String,
     /// Option 67: a full URL (EOS turns a bare file name into a TFTP path).
+    /// `{server}` in it stands for the spine's address on the leaf's link
+    /// (see [`ClientClass::bootfile_for`]).
     pub bootfile_url: Option<String>,
     /// Option 6.
     pub dns_servers: Vec<Ipv4Addr>,
@@ -83,6 +88,16 @@ impl ClientClass {
             ntp_servers: vec![],
             hostname: None,
         }
+    }
+
+    /// Option 67 on a link whose leaves reach the spine at `server` (the
+    /// router they are given: the spine's own address on a /31 or /30, the
+    /// pool's router): `{server}` in the URL becomes that address, so one
+    /// class gives every link its own spine-served URL.
+    pub fn bootfile_for(&self, server: Ipv4Addr) -> Option<String> {
+        self.bootfile_url
+            .as_ref()
+            .map(|u| u.replace(SERVER_PLACEHOLDER, &server.to_string()))
     }
 
     /// Whether a client with this option 60 payload belongs to the class.
@@ -285,5 +300,23 @@ mod tests {
         assert!(c.matches(b"Arista;DCS-7050S-64;01.23;JPE12221671"));
         assert!(!c.matches(b"MSFT 5.0"));
         assert!(!c.matches(b""));
+    }
+
+    #[test]
+    fn server_in_the_bootfile_url_is_the_links_spine_address() {
+        let c = ClientClass::arista(Some("http://{server}:50080/ztp/bootstrap".into()));
+        assert_eq!(
+            c.bootfile_for(Ipv4Addr::new(10, 0, 3, 0)).as_deref(),
+            Some("http://10.0.3.0:50080/ztp/bootstrap")
+        );
+        let fixed = ClientClass::arista(Some("http://10.10.10.11/b".into()));
+        assert_eq!(
+            fixed.bootfile_for(Ipv4Addr::new(10, 0, 3, 0)).as_deref(),
+            Some("http://10.10.10.11/b")
+        );
+        assert_eq!(
+            ClientClass::arista(None).bootfile_for(Ipv4Addr::LOCALHOST),
+            None
+        );
     }
 }

@@ -1832,8 +1832,8 @@ impl Handler<'_> {
         if let Some(h) = hostname {
             o.push(DhcpOption::Hostname(h.to_string()));
         }
-        if let Some(url) = &class.bootfile_url {
-            o.push(DhcpOption::BootfileName(url.as_bytes().to_vec()));
+        if let Some(url) = class.bootfile_for(plan.router()) {
+            o.push(DhcpOption::BootfileName(url.into_bytes()));
         }
         o
     }

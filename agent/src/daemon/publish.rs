@@ -77,12 +77,14 @@ impl Daemon {
             .views
             .iter()
             .map(|v| {
-                status::link_status(
+                let mut link = status::link_status(
                     v,
                     server.link_summary(&v.eos_name, dhcp_now).as_ref(),
                     board.get(&v.eos_name).cloned(),
                     now,
-                )
+                );
+                link.ztp = self.ztp.as_ref().and_then(|z| z.status(&v.eos_name));
+                link
             })
             .collect();
         drop(board);

@@ -6,3 +6,4 @@ mod dhcp_hardening;
 mod dhcp_server;
 mod eapi_client;
 mod faults;
+mod ztp;
