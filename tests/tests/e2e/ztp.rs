@@ -567,3 +567,28 @@ fn sighup_changes_who_gets_what_and_a_restart_still_knows_its_leaves() {
     });
     assert!(ok, "after restart: {f:?}\n{}", spine.log());
 }
+
+#[test]
+fn a_pool_link_points_its_leaf_at_the_pools_router() {
+    let mut spine = Spine::new();
+    write_ztp_config(&spine, 80, &[entry(5, "leaf5", None)]);
+    // A /29 on the spine's side: no point-to-point plan, a pool serves it.
+    let mut text = std::fs::read_to_string(spine.config_path()).unwrap();
+    text = text.replace(
+        "[dhcp]\n",
+        "[dhcp]\nlink = [{ interface = \"Ethernet5\", range = \"10.0.7.2-10.0.7.6\", router = \"10.0.7.1\", prefix = 29 }]\n",
+    );
+    std::fs::write(spine.config_path(), text).unwrap();
+    let ns = Netns::new("zp");
+    veth(&spine.ns, "et5", &ns, "lf5");
+    spine.ns.ip("addr add 10.0.7.1/29 dev et5");
+    spine.ns.ip("link set et5 up");
+    ns.ip("link set lf5 up");
+    spine.start_daemon();
+    let eos = EosLeaf::new(&ns, "lf5", identity(5), &leaf_dir(&spine, "pool"));
+    let round = eos.ztp(Client::Dhclient);
+    assert_eq!(round.url, "http://10.0.7.1/ztp/bootstrap");
+    assert_eq!(round.outcome, Outcome::ConfigSaved, "{}", spine.log());
+    assert_eq!(eos.startup_config(), Some(leaf_config("leaf5")));
+    wait_stage(&spine, "Ethernet5", "config-sent");
+}
