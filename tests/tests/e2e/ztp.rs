@@ -529,3 +529,66 @@ fn a_taken_port_is_named_with_the_eos_config_that_holds_it() {
     assert!(err.contains("protocol http"), "{err}");
     assert!(err.contains("50000-50100"), "{err}");
 }
+
+#[test]
+fn sighup_changes_who_gets_what_and_a_restart_still_knows_its_leaves() {
+    let mut spine = Spine::new();
+    write_ztp_config(&spine, 80, &[entry(1, "leaf1", None)]);
+    let leaf = spine.leaf(1, true);
+    spine.start_daemon();
+    let eos = EosLeaf::new(&leaf.ns, &leaf.ifname, identity(1), &leaf_dir(&spine, "h"));
+    let round = eos.ztp(Client::Udhcpc);
+    assert_eq!(round.outcome, Outcome::ConfigSaved, "{}", spine.log());
+    let config = "http://10.0.1.0/ztp/config";
+
+    // Port 1 now holds leaf9, locked to a serial: no restart, no lease lost.
+    write_ztp_config(&spine, 80, &[entry(1, "leaf9", Some("JPE20000001"))]);
+    spine
+        .daemon
+        .as_ref()
+        .unwrap()
+        .signal(nix::sys::signal::Signal::SIGHUP);
+    assert!(
+        wait_until(SPINE_WAIT, || {
+            eos.fetch(config, round.lease.address).body == leaf_config("leaf9").as_bytes()
+        }),
+        "leaf9's config after SIGHUP:\n{}",
+        spine.log()
+    );
+    wait_stage(&spine, "Ethernet1", "config-sent");
+    assert_eq!(ztp_of(&spine, "Ethernet1")["leaf"], "leaf9");
+
+    // Killed and restarted: the leaf's lease, on flash, still admits it.
+    spine.daemon.as_mut().unwrap().kill9();
+    spine.start_daemon();
+    let f = eos.fetch(config, round.lease.address);
+    let ok = wait_until(SPINE_WAIT, || {
+        eos.fetch(config, round.lease.address).body == leaf_config("leaf9").as_bytes()
+    });
+    assert!(ok, "after restart: {f:?}\n{}", spine.log());
+}
+
+#[test]
+fn a_pool_link_points_its_leaf_at_the_pools_router() {
+    let mut spine = Spine::new();
+    write_ztp_config(&spine, 80, &[entry(5, "leaf5", None)]);
+    // A /29 on the spine's side: no point-to-point plan, a pool serves it.
+    let mut text = std::fs::read_to_string(spine.config_path()).unwrap();
+    text = text.replace(
+        "[dhcp]\n",
+        "[dhcp]\nlink = [{ interface = \"Ethernet5\", range = \"10.0.7.2-10.0.7.6\", router = \"10.0.7.1\", prefix = 29 }]\n",
+    );
+    std::fs::write(spine.config_path(), text).unwrap();
+    let ns = Netns::new("zp");
+    veth(&spine.ns, "et5", &ns, "lf5");
+    spine.ns.ip("addr add 10.0.7.1/29 dev et5");
+    spine.ns.ip("link set et5 up");
+    ns.ip("link set lf5 up");
+    spine.start_daemon();
+    let eos = EosLeaf::new(&ns, "lf5", identity(5), &leaf_dir(&spine, "pool"));
+    let round = eos.ztp(Client::Dhclient);
+    assert_eq!(round.url, "http://10.0.7.1/ztp/bootstrap");
+    assert_eq!(round.outcome, Outcome::ConfigSaved, "{}", spine.log());
+    assert_eq!(eos.startup_config(), Some(leaf_config("leaf5")));
+    wait_stage(&spine, "Ethernet5", "config-sent");
+}
