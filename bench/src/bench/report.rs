@@ -2,7 +2,7 @@
 //! targets of issue 7.
 
 use super::servers::Ours;
-use super::{footprint, linkup, throughput};
+use super::{footprint, linkup, throughput, ztp};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -89,6 +89,8 @@ pub struct Results {
     pub linkup: BTreeMap<String, Vec<linkup::Run>>,
     /// Footprint runs.
     pub footprint: Vec<footprint::Run>,
+    /// ZTP image-serving runs per server key (`ours`, `nginx`, `python`).
+    pub ztp: BTreeMap<String, Vec<ztp::Run>>,
     /// The i686 static binary.
     pub binary: Option<Binary>,
 }
@@ -239,6 +241,10 @@ impl Results {
         self.throughput_section(&mut m);
         self.linkup_section(&mut m);
         self.footprint_section(&mut m);
+        if !self.ztp.is_empty() {
+            m.push_str(&ztp::markdown(&self.ztp));
+            m.push('\n');
+        }
         self.method_section(&mut m);
         m
     }
