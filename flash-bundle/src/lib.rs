@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+pub mod avd;
 pub mod bundle;
 pub mod elf;
 pub mod payload;

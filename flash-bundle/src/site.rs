@@ -18,7 +18,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use ztps_config::defaults::{EAPI_HTTP_LOCAL_URL, EAPI_URL as EAPI_UNIX_URL};
 use ztps_config::locate::Locator;
-use ztps_config::{BootfileUrl, DhcpSection, EmbeddedSections, Issues, VmName, ZtpConfig};
+use ztps_config::{BootfileUrl, DhcpSection, EmbeddedSections, Issues, VmName, ZtpConfig, ZtpLeaf};
 
 /// An IPv4 address with a prefix length (the config crate's type).
 pub use ztps_config::Ipv4Cidr as Cidr;
@@ -779,6 +779,39 @@ impl Site {
             ztp: embedded.ztp,
             sources,
         })
+    }
+
+    /// This site for one spine of an AVD project (`cargo xtask dist --avd`):
+    /// its hostname and leaves come from AVD, its configs from `configs`
+    /// (`intended/configs`). The site must be spine-served and name no leaves.
+    pub fn for_spine(
+        &self,
+        hostname: &str,
+        leaves: Vec<ZtpLeaf>,
+        configs: PathBuf,
+    ) -> Result<Site, String> {
+        if self.mode != Mode::SpineServed {
+            return Err(
+                "--avd builds spine-served bundles: set ztp.serve = true in the site".into(),
+            );
+        }
+        if !self.ztp.leaf.is_empty() || self.sources.configs.is_some() {
+            return Err("with --avd the leaves and their configs come from AVD: remove                  [[ztp.leaf]] and bundle.configs from the site"
+                .into());
+        }
+        let hostname = check_hostname(hostname).map_err(|m| format!("AVD hostname {m}"))?;
+        let mut site = self.clone();
+        site.spine.hostname = hostname;
+        site.ztp.leaf = leaves;
+        site.sources.configs = Some(configs);
+        Ok(site)
+    }
+
+    /// The site `cargo xtask dist --avd` uses when given none: spine-served,
+    /// every other key at its default.
+    pub fn avd_default() -> Site {
+        const TEXT: &str = "name = \"avd\"\n[spine]\nhostname = \"spine\"\n[ztp]\nserve = true\n";
+        Site::parse(TEXT, "the default --avd site").expect("the default --avd site is valid")
     }
 
     /// The VM setup, in VM mode.

@@ -7,7 +7,11 @@
 //! 2. link-up to lease: a port comes up, a waiting udhcpc gets its lease
 //!    ([`linkup`]);
 //! 3. footprint: RSS and idle CPU with 64 served links, and the size of our
-//!    static i686 binary ([`footprint`]).
+//!    static i686 binary ([`footprint`]);
+//! 4. scale: RSS holding 50,000 leases, idle CPU with 2,000 links ([`scale`]).
+//!
+//! `--only W` runs one workload and carries the others over from the newest
+//! file in `bench/results/`, so BENCHMARKS.md stays whole.
 //!
 //! It installs the Debian packages it lacks, builds what it needs in release,
 //! and writes `BENCHMARKS.md` and `bench/results/<date>.json`. The servers are
@@ -26,6 +30,7 @@ mod perfdhcp;
 mod probe;
 mod proc;
 mod report;
+mod scale;
 mod servers;
 mod throughput;
 mod topo;
@@ -76,6 +81,7 @@ enum Workload {
     Footprint,
     /// 16 leaves fetch a 512 MiB EOS image: ours, nginx, python3 http.server.
     Ztp,
+    Scale,
 }
 
 /// Progress lines on stderr, with the time since the start.
@@ -436,7 +442,9 @@ fn run(args: BenchArgs) -> Result<()> {
         linkup: BTreeMap::new(),
         footprint: Vec::new(),
         ztp: BTreeMap::new(),
+        scale: BTreeMap::new(),
         binary,
+        carried: None,
     };
     let configs = root().join("bench").join("configs");
 
@@ -525,23 +533,74 @@ fn run(args: BenchArgs) -> Result<()> {
         results.ztp = ztp::run(&setup, &mut progress)?;
     }
 
+    if want(Workload::Scale) {
+        let window = Duration::from_secs(if args.quick { 10 } else { 30 });
+        for r in 0..runs as usize {
+            for s in all {
+                progress.note(&format!("scale run {}/{runs}: {}", r + 1, s.key()));
+                let out = scale::run_once(s, &work.path, r, window, &mut progress)?;
+                results.scale.entry(s.key().into()).or_default().push(out);
+            }
+        }
+    }
+
     let results_dir = root().join("bench").join("results");
     std::fs::create_dir_all(&results_dir)?;
+    if args.only.is_some() {
+        carry_over(&mut results, &results_dir, want)?;
+    }
     let json_path = results_dir.join(format!("{stamp}.json"));
     std::fs::write(&json_path, serde_json::to_string_pretty(&results)? + "\n")
         .with_context(|| format!("writing {}", json_path.display()))?;
     let json_rel = format!("bench/results/{stamp}.json");
-    let bench_md = root().join("BENCHMARKS.md");
-    let md = if args.only == Some(Workload::Ztp) {
-        // Only the ZTP table was measured: replace that section, keep the rest.
-        let old = std::fs::read_to_string(&bench_md).unwrap_or_default();
-        ztp::splice_section(&old, &ztp::markdown(&results.ztp), &json_rel)
-    } else {
-        results.markdown(&json_rel)
-    };
-    std::fs::write(&bench_md, &md).context("writing BENCHMARKS.md")?;
+    let md = results.markdown(&json_rel);
+    std::fs::write(root().join("BENCHMARKS.md"), &md).context("writing BENCHMARKS.md")?;
     println!("{md}");
     progress.note(&format!("wrote BENCHMARKS.md and {json_rel}"));
+    Ok(())
+}
+
+/// Takes the workloads this run did not run from the newest results file.
+fn carry_over(results: &mut Results, dir: &Path, want: impl Fn(Workload) -> bool) -> Result<()> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let Some(newest) = files.pop() else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(&newest)
+        .with_context(|| format!("reading {}", newest.display()))?;
+    let prev: Results = serde_json::from_str(&text)
+        .with_context(|| format!("reading {} (results of an older bench?)", newest.display()))?;
+    if !want(Workload::Throughput) {
+        results.throughput = prev.throughput;
+        results.settings.throughput = prev.settings.throughput;
+    }
+    if !want(Workload::Linkup) {
+        results.linkup = prev.linkup;
+    }
+    if !want(Workload::Footprint) {
+        results.footprint = prev.footprint;
+        results.binary = prev.binary;
+        results.servers = prev.servers;
+        results.settings.cpu_window_s = prev.settings.cpu_window_s;
+    }
+    if !want(Workload::Scale) {
+        results.scale = prev.scale;
+    }
+    if !want(Workload::Ztp) {
+        results.ztp = prev.ztp;
+    }
+    let name = newest.file_name().unwrap_or_default().to_string_lossy();
+    results.carried = Some(report::Carried {
+        json: format!("bench/results/{name}"),
+        command: prev.settings.command,
+        date: prev.date,
+        runs: prev.settings.runs,
+    });
     Ok(())
 }
 

@@ -20,7 +20,7 @@ use super::report::stats;
 use super::topo::{connect, LinkSpec};
 use super::Progress;
 use anyhow::{bail, Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -85,7 +85,7 @@ impl ImageServer {
 }
 
 /// One run of one server.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Run {
     /// Time from the start to the last leaf done, seconds.
     pub wall_s: f64,
@@ -399,45 +399,4 @@ pub fn markdown(results: &BTreeMap<String, Vec<Run>>) -> String {
         );
     }
     md
-}
-
-/// `old` BENCHMARKS.md with its ZTP section replaced by `section` (added
-/// before the method section, or at the end, if it had none).
-pub fn splice_section(old: &str, section: &str, json_rel: &str) -> String {
-    const HEAD: &str = "## ZTP image serving";
-    let section = format!(
-        "{}\nRaw results of this table: `{json_rel}` (`cargo xtask bench --only ztp`).\n\n",
-        section.trim_end()
-    );
-    if let Some(start) = old.find(HEAD) {
-        let rest = &old[start + HEAD.len()..];
-        let end = rest
-            .find("\n## ")
-            .map_or(old.len(), |i| start + HEAD.len() + i + 1);
-        return format!("{}{section}{}", &old[..start], &old[end..]);
-    }
-    match old.find("\n## Method") {
-        Some(i) => format!("{}\n{section}{}", &old[..i], &old[i + 1..]),
-        None => format!("{}\n{section}", old.trim_end()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_ztp_section_is_replaced_or_inserted_before_the_method() {
-        let doc = "# B\n\n## Footprint\nx\n\n## Method\ny\n";
-        let once = splice_section(doc, "## ZTP image serving\n\nT1\n", "r1.json");
-        assert_eq!(
-            once,
-            "# B\n\n## Footprint\nx\n\n## ZTP image serving\n\nT1\nRaw results of this table: \
-             `r1.json` (`cargo xtask bench --only ztp`).\n\n## Method\ny\n"
-        );
-        let twice = splice_section(&once, "## ZTP image serving\n\nT2\n", "r2.json");
-        assert!(twice.contains("T2") && !twice.contains("T1"), "{twice}");
-        assert!(twice.ends_with("## Method\ny\n"), "{twice}");
-        assert_eq!(twice.matches("## ZTP").count(), 1);
-    }
 }

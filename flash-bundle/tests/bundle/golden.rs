@@ -2,11 +2,27 @@
 //! `tests/golden/<site>/<path>`. `UPDATE_GOLDEN=1 cargo test -p ztps-flash-bundle`
 //! rewrites them (and removes stale ones); review the diff before committing.
 
-use crate::{bundle_of, sites};
+use crate::{avd_bundles, bundle_of, sites};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use ztps_flash_bundle::render::{AGENT_BIN64_PATH, AGENT_BIN_PATH};
+use ztps_flash_bundle::Bundle;
+
+/// Every test bundle: the sites', and each spine's of the AVD fixtures
+/// (golden directory `avd-<fixture>/<spine>`).
+fn all_bundles() -> Vec<(String, Bundle)> {
+    let mut all: Vec<(String, Bundle)> = sites()
+        .into_iter()
+        .map(|(name, path)| (name.to_string(), bundle_of(&path)))
+        .collect();
+    for fixture in ["v3", "v5"] {
+        for (spine, bundle) in avd_bundles(fixture) {
+            all.push((format!("avd-{fixture}/{spine}"), bundle));
+        }
+    }
+    all
+}
 
 fn golden_dir(site: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -67,9 +83,8 @@ fn diff(expected: &str, actual: &str) -> String {
 fn rendered_files_match_the_goldens() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1");
     let mut failures = Vec::new();
-    for (name, path) in sites() {
-        let bundle = bundle_of(&path);
-        let dir = golden_dir(name);
+    for (name, bundle) in all_bundles() {
+        let dir = golden_dir(&name);
         let mut expected_files = BTreeSet::new();
         for f in bundle.files() {
             if f.path == AGENT_BIN_PATH || f.path == AGENT_BIN64_PATH {
