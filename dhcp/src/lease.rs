@@ -13,22 +13,24 @@ use std::sync::Arc;
 
 pub use crate::time::{Mono, Now, UnixTime};
 
-/// Bytes held inline up to 22, on the heap beyond: client identifiers are 7
-/// bytes (type + MAC) in practice, but option 61 may carry up to 255.
+/// Bytes held inline up to 14, on the heap beyond (behind one thin pointer, so
+/// the whole is 16 bytes): client identifiers are 7 bytes (type + MAC) in
+/// practice, but option 61 may carry up to 255.
 #[derive(Clone)]
 enum Bytes {
-    Inline(u8, [u8; 22]),
-    Heap(Box<[u8]>),
+    Inline(u8, [u8; 14]),
+    #[allow(clippy::box_collection)]
+    Heap(Box<Vec<u8>>),
 }
 
 impl Bytes {
     fn new(b: &[u8]) -> Bytes {
-        if b.len() <= 22 {
-            let mut a = [0u8; 22];
+        if b.len() <= 14 {
+            let mut a = [0u8; 14];
             a[..b.len()].copy_from_slice(b);
             Bytes::Inline(b.len() as u8, a)
         } else {
-            Bytes::Heap(b.into())
+            Bytes::Heap(Box::new(b.to_vec()))
         }
     }
 
@@ -240,6 +242,12 @@ pub struct Lease {
     pub expires: UnixTime,
     /// When it was last written (Unix seconds).
     pub updated: UnixTime,
+    /// Whether `expires` and `updated` come from a wall clock believed right.
+    /// A spine that booted with its clock in 1970 stamps records with a floor
+    /// instead ([`crate::time::TrustedWall`]), and such a record gets a whole
+    /// lease time again when loaded, rather than reading as long expired once
+    /// the clock is fixed.
+    pub clock_trusted: bool,
     /// What option 60 said (control characters removed), if anything.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vendor: Option<Arc<str>>,
@@ -329,9 +337,9 @@ mod tests {
     /// vendor class and hostname are shared or one small allocation each.
     #[test]
     fn a_lease_is_compact() {
-        assert!(std::mem::size_of::<ClientId>() <= 24);
+        assert!(std::mem::size_of::<ClientId>() <= 16);
         assert!(std::mem::size_of::<HwAddr>() <= 17);
         let size = std::mem::size_of::<Lease>();
-        assert!(size <= 120, "Lease is {size} bytes");
+        assert!(size <= 112, "Lease is {size} bytes");
     }
 }

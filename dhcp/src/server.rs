@@ -576,6 +576,9 @@ struct LinkState {
     latest: Option<ClientId>,
     pool_cursor: u32,
     counters: LinkCounters,
+    /// The vendor class last seen on the link, shared by the leases that sent
+    /// the same text (many clients of one kind on a pool link).
+    last_vendor: Option<Arc<str>>,
 }
 
 impl LinkState {
@@ -593,6 +596,7 @@ impl LinkState {
             latest: None,
             pool_cursor: 0,
             counters: LinkCounters::default(),
+            last_vendor: None,
         }
     }
 
@@ -866,14 +870,29 @@ impl Server {
     pub fn load_leases(&mut self, now: impl Into<Now>, leases: impl IntoIterator<Item = Lease>) {
         let now = now.into();
         let leases: Vec<Lease> = leases.into_iter().collect();
-        let newest = leases.iter().map(|l| l.updated).max().unwrap_or(0);
+        let newest = leases
+            .iter()
+            .filter(|l| l.clock_trusted)
+            .map(|l| l.updated)
+            .max()
+            .unwrap_or(0);
         let wall = self.trusted_wall(now, newest);
         let max_left = self.config.lease_time;
         for mut lease in leases {
             let name = self.intern(&lease.link);
             lease.link = name.clone();
-            let left = Duration::from_secs(lease.expires.saturating_sub(wall)).min(max_left);
-            let quiet = Duration::from_secs(wall.saturating_sub(lease.updated));
+            // A record stamped while the clock was wrong says nothing about
+            // when it ends: it gets a whole lease time from now.
+            let (left, quiet) = if lease.clock_trusted {
+                (
+                    Duration::from_secs(lease.expires.saturating_sub(wall)).min(max_left),
+                    Duration::from_secs(wall.saturating_sub(lease.updated)),
+                )
+            } else if lease.state == LeaseState::Bound {
+                (max_left, Duration::ZERO)
+            } else {
+                (Duration::ZERO, Duration::ZERO)
+            };
             let st = self.state.get_mut(&name).expect("interned");
             st.insert(
                 lease,
@@ -1023,6 +1042,7 @@ impl Server {
         let now = now.into();
         let mut out = Outcome::default();
         let wall = self.trusted_wall(now, 0);
+        let clock_trusted = self.wall.as_ref().is_some_and(|w| w.believes(now));
         let interval = self.config.log_interval;
         let Some(served) = self.links.get(&ifindex).cloned() else {
             if let Some(n) = self.limits.allow(RL_UNSERVED, ifindex, now.mono, interval) {
@@ -1146,6 +1166,7 @@ impl Server {
             req: &req,
             now,
             wall,
+            clock_trusted,
             out: &mut out,
         };
         match req.msg_type {
@@ -1215,6 +1236,8 @@ struct Handler<'a> {
     now: Now,
     /// Trusted wall time: what records are stamped with.
     wall: UnixTime,
+    /// Whether the system wall clock is believed (see [`Lease::clock_trusted`]).
+    clock_trusted: bool,
     out: &'a mut Outcome,
 }
 
@@ -1227,11 +1250,14 @@ impl Handler<'_> {
         &self.req.client
     }
 
-    fn vendor(&self) -> Option<Arc<str>> {
-        self.req
-            .vendor_class
-            .as_deref()
-            .map(|v| Arc::from(VendorInfo::sanitize(v)))
+    fn vendor(&mut self) -> Option<Arc<str>> {
+        let text = VendorInfo::sanitize(self.req.vendor_class.as_deref()?);
+        if let Some(last) = self.st.last_vendor.as_ref().filter(|l| ***l == *text) {
+            return Some(last.clone());
+        }
+        let v: Arc<str> = Arc::from(text);
+        self.st.last_vendor = Some(v.clone());
+        Some(v)
     }
 
     /// Whether `addr` may go to this client, or why not.
@@ -1475,6 +1501,7 @@ impl Handler<'_> {
                 && l.mac == self.req.mac
                 && l.vendor == vendor
                 && l.hostname == hostname
+                && l.clock_trusted == self.clock_trusted
                 && l.expires >= self.wall.saturating_add(lease_time.as_secs() * 3 / 4)
         });
         // Another client's record for this address goes (a replaced leaf, or an
@@ -1519,6 +1546,7 @@ impl Handler<'_> {
                 state: LeaseState::Bound,
                 expires: self.wall.saturating_add(lease_time.as_secs()),
                 updated: self.wall,
+                clock_trusted: self.clock_trusted,
                 vendor: vendor.clone(),
                 hostname: hostname.clone(),
             };
@@ -1634,6 +1662,7 @@ impl Handler<'_> {
         lease.state = LeaseState::Released;
         lease.expires = self.wall;
         lease.updated = self.wall;
+        lease.clock_trusted = self.clock_trusted;
         self.st
             .insert(lease.clone(), self.now.mono, heard, self.now.mono, false);
         self.out.changes.push(LeaseChange::Put(lease));

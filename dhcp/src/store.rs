@@ -5,11 +5,12 @@
 //! of tab-separated fields ending in a checksum:
 //!
 //! ```text
-//! P <link> <client> <mac> <address> <b|r> <expires> <updated> <vendor> <hostname> #<fnv32>
+//! P <link> <client> <mac> <address> <b|r|B|R> <expires> <updated> <vendor> <hostname> #<fnv32>
 //! D <link> <client> #<fnv32>
 //! ```
 //!
-//! Client and MAC are plain hex, times Unix seconds, an empty vendor or
+//! Client and MAC are plain hex, times Unix seconds (state in capitals: stamped
+//! while the wall clock was not believed, see `Lease::clock_trusted`), an empty vendor or
 //! hostname means none; `%`, tab and control bytes in text fields are written as
 //! `%XX`. A later record for the same lease wins. One record per line, with its
 //! own checksum, means a torn or damaged line costs that line only, and the rest
@@ -493,9 +494,11 @@ fn encode(change: &LeaseChange, out: &mut String) {
             plain_hex(l.client.as_bytes(), out);
             out.push('\t');
             plain_hex(l.mac.as_bytes(), out);
-            let state = match l.state {
-                LeaseState::Bound => 'b',
-                LeaseState::Released => 'r',
+            let state = match (l.state, l.clock_trusted) {
+                (LeaseState::Bound, true) => 'b',
+                (LeaseState::Released, true) => 'r',
+                (LeaseState::Bound, false) => 'B',
+                (LeaseState::Released, false) => 'R',
             };
             let _ = write!(
                 out,
@@ -553,12 +556,13 @@ fn decode(text: &str, names: &mut HashMap<String, LinkName>) -> Result<LeaseChan
                 mac: HwAddr::parse_hex(mac).ok_or(format!("bad MAC {mac:?}"))?,
                 address: addr.parse().map_err(|_| format!("bad address {addr:?}"))?,
                 state: match *state {
-                    "b" => LeaseState::Bound,
-                    "r" => LeaseState::Released,
+                    "b" | "B" => LeaseState::Bound,
+                    "r" | "R" => LeaseState::Released,
                     other => return Err(format!("bad state {other:?}")),
                 },
                 expires: num(expires)?,
                 updated: num(updated)?,
+                clock_trusted: state.chars().all(|c| c.is_ascii_lowercase()),
                 vendor: text_opt(vendor)?,
                 hostname: text_opt(hostname)?,
             }))
@@ -621,6 +625,7 @@ fn decode_v1(text: &str, names: &mut HashMap<String, LinkName>) -> Result<LeaseC
             },
             expires: l.expires,
             updated: l.updated,
+            clock_trusted: true,
             vendor: l.vendor.map(|v| Arc::from(v.class)),
             hostname: l.hostname.map(Arc::from),
         }),
@@ -728,6 +733,7 @@ mod tests {
             state: LeaseState::Bound,
             expires: 1000,
             updated: 10,
+            clock_trusted: true,
             vendor: Some("Arista;DCS-7050S-64;01.23;JPE%1\tX".into()),
             hostname: None,
         }

@@ -162,6 +162,15 @@ impl TrustedWall {
         }
     }
 
+    /// Whether the system wall clock itself is believed at `now`: not behind the
+    /// floor and not stepped back (more than [`Clock::STEP_TOLERANCE`]).
+    pub fn believes(&self, now: Now) -> bool {
+        let est = self
+            .anchor_wall
+            .saturating_add(now.mono.since(self.anchor_mono).as_secs());
+        now.wall.saturating_add(Clock::STEP_TOLERANCE.as_secs()) >= est
+    }
+
     /// The trusted wall time at `now`, without moving the anchor.
     pub fn at(&self, now: Now) -> UnixTime {
         self.anchor_wall

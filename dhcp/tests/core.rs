@@ -913,9 +913,10 @@ fn an_offer_flood_on_one_link_costs_another_link_nothing() {
     assert_eq!(kind(o.reply.as_ref().unwrap()), MessageType::Ack);
 }
 
-/// Issue 11 item 3: a lease renewed while the clock says 1970 is stamped with a
-/// trusted wall time, so it does not read as expired once the clock is fixed,
-/// and no other MAC gets the address.
+/// Issue 11 item 3: a lease renewed while the clock says 1970 is stamped with
+/// the floor and marked as such, so it does not read as expired once the clock
+/// is fixed, and no other MAC gets the address. The first renewal with a
+/// believed clock writes it again with true times.
 #[test]
 fn a_clock_at_1970_neither_expires_nor_shortens_leases() {
     let mut s = server();
@@ -927,18 +928,22 @@ fn a_clock_at_1970_neither_expires_nor_shortens_leases() {
     };
     assert!(stored.updated >= ztps_dhcp::time::NOT_BEFORE);
     assert!(stored.expires >= ztps_dhcp::time::NOT_BEFORE + 3600);
-    // Restart after NTP synced (same boot, 20 minutes later): still active.
+    assert!(!stored.clock_trusted, "stamped from a clock not believed");
+    // Restart after NTP synced, the real date a month past the floor: the
+    // record's stamp means nothing, so it gets a whole lease time.
     let mut b = server();
-    let wall = stored.updated + 1200;
+    let wall = stored.updated + 30 * 86_400;
     b.load_leases(at(1300, wall), [stored.clone()]);
     let key = stored.key();
     let left = b.lease_remaining(&key, at(1300, wall));
-    assert!(
-        left >= Duration::from_secs(2300) && left <= Duration::from_secs(2400),
-        "{left:?}"
-    );
+    assert_eq!(left, Duration::from_secs(3600));
     // Another MAC is refused while the holder is active and not silent.
-    renew(&mut b, at(1301, wall + 1), 11, 1, "10.0.0.1");
+    let o = renew(&mut b, at(1301, wall + 1), 11, 1, "10.0.0.1");
+    assert!(
+        matches!(&o.changes[..], [LeaseChange::Put(l)] if l.clock_trusted && l.updated == wall + 1),
+        "{:?}",
+        o.changes
+    );
     let o = b.handle(
         at(1302, wall + 2),
         11,

@@ -46,6 +46,7 @@ fn lease(i: u32) -> Lease {
         state: LeaseState::Bound,
         expires: T0 + 86_400,
         updated: T0,
+        clock_trusted: true,
         // A unique serial per leaf, as real leaves send.
         vendor: Some(format!("Arista;DCS-7050SX3-48YC8;11.00;JPE{i:08}").into()),
         hostname: None,

@@ -696,14 +696,16 @@ impl Results {
         let _ = writeln!(
             m,
             "One server at a time. **Leases:** the throughput topology (one /16 link), the \
-             server fresh in its static mode; perfdhcp's avalanche scenario sends a DISCOVER \
-             for each of {} distinct clients at once and retransmits with RFC 2131 back-off \
-             until each has its ACK (deadline 300 s); RSS is VmRSS of the server's tree 5 s \
+             server fresh in its static mode; perfdhcp's avalanche scenario provisions {} \
+             distinct clients, {} at a time (each chunk's DISCOVERs at once, then RFC 2131 \
+             back-off until each has its ACK; deadline {} s); RSS is VmRSS of the server's tree 5 s \
              later. **Links:** {} connected /30 links, the server in its dynamic mode (ours \
              with eos-sim reporting every port connected), a lease on the first and the last \
              link, 5 s settle, then utime+stime of the tree over an idle window, percent of \
              one core.\n",
             scale::LEASES,
+            scale::CHUNK,
+            scale::PROVISION_DEADLINE.as_secs(),
             scale::LINKS
         );
         let _ = writeln!(

@@ -382,3 +382,54 @@ fn read_only_flash_serves_stored_leases_and_refuses_new_ones() {
     );
     assert!(read_log().contains("new lease"), "{}", read_log());
 }
+
+/// Issue 11 item 3: a spine that boots with its clock in 1970 stamps no 1970
+/// record. Once the clock is right (a restart with the real clock), the lease
+/// granted in 1970 still holds: another MAC is refused the link's address.
+#[test]
+fn a_lease_granted_while_the_clock_says_1970_survives_the_clock_fix() {
+    let mut spine = Spine::new();
+    let leaf = spine.leaf(1);
+    spine.set_links(json!([{"ifname": "et1"}]));
+    // Only the wall clock is wrong: the monotonic clock runs as it does.
+    std::env::set_var("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    spine.start_wrapped(
+        &["faketime", "-f", "@1970-01-02 00:00:00"],
+        &["--replace-after", "3600", "--lease-time", "3600"],
+    );
+    let held = client(Client::Udhcpc, &spine, &leaf, &vendor("JPE1970")).expect("lease in 1970");
+    // The record's times are never earlier than the build's floor, and say
+    // they come from a clock that was not believed (state in capitals).
+    let record = spine.leases_file();
+    let line = record
+        .lines()
+        .find(|l| l.contains(&format!("\t{}\t", held.address)))
+        .unwrap_or_else(|| panic!("lease not stored:\n{record}"));
+    let fields: Vec<&str> = line.split('\t').collect();
+    let expires: u64 = fields[6].parse().unwrap_or(0);
+    let updated: u64 = fields[7].parse().unwrap_or(0);
+    assert!(
+        updated >= ztps_dhcp::time::NOT_BEFORE && expires >= updated + 3600,
+        "1970 stamped on flash: {line}"
+    );
+    assert_eq!(fields[5], "B", "{line}");
+    // faketime runs the harness as its child: stop everything in the namespace.
+    spine.server.as_mut().unwrap().kill9();
+    spine.ns.kill_processes();
+    assert!(wait_until(Duration::from_secs(5), || {
+        spine.ns.sh("ss -lun | grep -q ':67 '").status.code() == Some(1)
+    }));
+    // NTP synced; the daemon restarts with the right clock.
+    spine.start(&["--replace-after", "3600", "--lease-time", "3600"]);
+    leaf.ns.ip(&format!(
+        "link set {} address 02:00:00:00:19:70",
+        leaf.ifname
+    ));
+    assert_eq!(
+        client(Client::Udhcpc, &spine, &leaf, &vendor("JPEOTHER")),
+        None,
+        "the 1970 lease read as expired once the clock was fixed:\n{}",
+        spine.log()
+    );
+    assert!(spine.log().contains("held by"), "{}", spine.log());
+}

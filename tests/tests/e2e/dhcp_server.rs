@@ -59,11 +59,27 @@ impl Spine {
     }
 
     pub(crate) fn start(&mut self, extra: &[&str]) {
+        self.start_wrapped(&[], extra);
+    }
+
+    /// Starts the harness under `wrapper` (a command that execs its argument,
+    /// e.g. `faketime`), with `extra` arguments.
+    pub(crate) fn start_wrapped(&mut self, wrapper: &[&str], extra: &[&str]) {
         self.starts += 1;
         let log = self.path(&format!("harness.{}.log", self.starts));
-        let child = self
-            .ns
-            .cmd(env!("CARGO_BIN_EXE_dhcp-harness"))
+        // ZTPS_DHCP_HARNESS runs another build (e.g. an older one, to measure
+        // before and after a change); by default, this one.
+        let bin = std::env::var_os("ZTPS_DHCP_HARNESS")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_dhcp-harness").into());
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = self.ns.cmd(first);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => self.ns.cmd(bin),
+        };
+        let child = cmd
             .arg("--lease-file")
             .arg(self.path("leases.json"))
             .arg("--links")
