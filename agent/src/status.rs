@@ -13,7 +13,7 @@ use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use ztps_dhcp::plan::AddressPlan;
-use ztps_dhcp::{Lease, LeaseState};
+use ztps_dhcp::{LeaseState, LinkSummary};
 
 /// File name inside `state.dir`.
 pub const STATUS_FILE: &str = "status.json";
@@ -122,26 +122,35 @@ pub struct EventStatus {
     pub at: u64,
 }
 
-/// Builds a link's row from its view, its current lease and the last event.
+/// Builds a link's row from its view, the DHCP core's summary of its leases
+/// ([`Server::link_summary`](ztps_dhcp::Server::link_summary), O(1) per link)
+/// and the last event. The expiry shown is `now` plus the time left by the
+/// monotonic clock, right even while the wall clock is wrong.
 pub fn link_status(
     view: &LinkView,
-    lease: Option<&Lease>,
+    summary: Option<&LinkSummary>,
     last_event: Option<EventStatus>,
     now: u64,
 ) -> LinkStatus {
-    let lease = lease.map(|l| LeaseStatus {
-        mac: l.mac.clone(),
-        address: l.address,
-        state: match l.state {
-            LeaseState::Released => "released".into(),
-            LeaseState::Bound if l.expires <= now => "expired".into(),
-            LeaseState::Bound => "bound".into(),
-        },
-        expires: l.expires,
-        model: l.vendor.as_ref().and_then(|v| v.model.clone()),
-        serial: l.vendor.as_ref().and_then(|v| v.serial.clone()),
-        hostname: l.hostname.clone(),
-    });
+    let lease = summary
+        .and_then(|s| Some((s.latest.as_ref()?, s.latest_remaining)))
+        .map(|(l, left)| LeaseStatus {
+            mac: l.mac.to_string(),
+            address: l.address,
+            state: match l.state {
+                LeaseState::Released => "released".into(),
+                LeaseState::Bound if left.is_zero() => "expired".into(),
+                LeaseState::Bound => "bound".into(),
+            },
+            expires: match l.state {
+                // To the minute, so the row does not change every second.
+                LeaseState::Bound if !left.is_zero() => (now + left.as_secs() + 30) / 60 * 60,
+                _ => l.expires.min(now),
+            },
+            model: l.model().map(str::to_string),
+            serial: l.serial().map(str::to_string),
+            hostname: l.hostname.as_deref().map(str::to_string),
+        });
     let leaf_address = view.plan.as_ref().map(|p| match p {
         AddressPlan::PointToPoint { leaf, .. } => leaf.to_string(),
         AddressPlan::Pool(pool) => format!("{}-{}", pool.first, pool.last),

@@ -160,33 +160,28 @@ impl ZtpDhcpHook {
                     .links
                     .read()
                     .unwrap_or_else(|p| p.into_inner())
-                    .get(link)
+                    .get(&**link)
                     .cloned();
                 if let Some((spine, leaf)) = known {
                     self.peers.insert(
                         *address,
                         PeerEntry {
-                            link: link.clone(),
+                            link: link.to_string(),
                             spine,
                             leaf,
                         },
                     );
                 }
                 // What option 60 said, until the leaf's own headers say more.
+                let fields = vendor.as_deref().map(ztps_dhcp::VendorInfo::fields);
                 let headers = LeafHeaders {
-                    serial: vendor
-                        .as_ref()
-                        .and_then(|v| v.serial.as_deref())
-                        .map(|s| sanitize(s, 64)),
-                    model: vendor
-                        .as_ref()
-                        .and_then(|v| v.model.as_deref())
-                        .map(|s| sanitize(s, 64)),
+                    serial: fields.and_then(|f| f.3).map(|s| sanitize(s, 64)),
+                    model: fields.and_then(|f| f.1).map(|s| sanitize(s, 64)),
                     ..LeafHeaders::default()
                 };
                 // A full queue drops the stage change rather than stall DHCP.
                 let _ = self.events.try_send(ZtpEvent {
-                    link: link.clone(),
+                    link: link.to_string(),
                     at: Instant::now(),
                     headers,
                     event: LeafEvent::DhcpAcked { renewal: *renewal },
@@ -310,11 +305,11 @@ impl ZtpService {
             .into_iter()
             .filter(|l| l.is_active(now_unix))
             .filter_map(|l| {
-                let spine = *spines.get(l.link.as_str())?;
+                let spine = *spines.get(&*l.link)?;
                 Some((
                     l.address,
                     PeerEntry {
-                        link: l.link.clone(),
+                        link: l.link.to_string(),
                         spine,
                         leaf: self.params.leaf_on(&l.link).cloned(),
                     },

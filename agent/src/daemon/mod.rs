@@ -388,7 +388,16 @@ impl Daemon {
 }
 
 /// Opens the lease file, recovering what is valid; says what was damaged.
-fn open_leases(config: &Config) -> Result<(LeaseStore, Vec<ztps_dhcp::Lease>, Option<String>)> {
+/// Also returns why the file cannot be written (read-only flash), if so.
+#[allow(clippy::type_complexity)]
+fn open_leases(
+    config: &Config,
+) -> Result<(
+    LeaseStore,
+    Vec<ztps_dhcp::Lease>,
+    Option<String>,
+    Option<String>,
+)> {
     let (store, leases, report) =
         LeaseStore::open(&config.dhcp.lease_file).context("opening the lease file")?;
     let problem = report.damage.as_ref().map(|d| {
@@ -405,12 +414,20 @@ fn open_leases(config: &Config) -> Result<(LeaseStore, Vec<ztps_dhcp::Lease>, Op
         error!("{msg}");
         msg
     });
+    let problem = match &report.read_only {
+        Some(why) => {
+            let msg = format!("lease file is read-only, new leases refused: {why}");
+            error!("{msg}");
+            Some(problem.map_or(msg.clone(), |p| format!("{p}; {msg}")))
+        }
+        None => problem,
+    };
     info!(
         "loaded {} lease(s) from {}",
         leases.len(),
         config.dhcp.lease_file.display()
     );
-    Ok((store, leases, problem))
+    Ok((store, leases, problem, report.read_only.clone()))
 }
 
 /// Lists the kernel's links and addresses, subscribing to changes first so
@@ -446,9 +463,13 @@ pub async fn run(config_path: &Path, config: Config) -> Result<()> {
         forward_ztp_events(events, inputs.clone());
     }
 
-    let (store, leases, lease_file_problem) = open_leases(&config)?;
+    let (store, leases, lease_file_problem, read_only) = open_leases(&config)?;
     let mut server = Server::new(server_config(&config)?);
-    server.load_leases(leases);
+    server.load_leases(ztps_dhcp::Clock::new().read().0, leases);
+    if let Some(why) = &read_only {
+        // Serve what is stored; a new lease could not be kept, so none is given.
+        server.refuse_new_leases(Some(why.clone()));
+    }
     let server = Arc::new(Mutex::new(server));
 
     let socket = DhcpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 67))?;
