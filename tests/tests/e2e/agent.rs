@@ -44,6 +44,8 @@ impl Spine {
             .arg("--control")
             .arg(dir.path().join("control.json"))
             .args(["--model", "DCS-7280CR3-32P4", "--serial", "JPESPINE01"])
+            .arg("--lldp-file")
+            .arg(dir.path().join("lldp.json"))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("eos-sim.log")).unwrap())
             .spawn()
