@@ -2,7 +2,7 @@
 //! targets of issue 7.
 
 use super::servers::Ours;
-use super::{footprint, linkup, scale, throughput};
+use super::{footprint, linkup, scale, throughput, ztp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -102,6 +102,9 @@ pub struct Results {
     pub linkup: BTreeMap<String, Vec<linkup::Run>>,
     /// Footprint runs.
     pub footprint: Vec<footprint::Run>,
+    /// ZTP image-serving runs per server key (`ours`, `nginx`, `python`).
+    #[serde(default)]
+    pub ztp: BTreeMap<String, Vec<ztp::Run>>,
     /// The i686 static binary.
     pub binary: Option<Binary>,
     /// Workload 4, per server key.
@@ -267,6 +270,10 @@ impl Results {
         self.linkup_section(&mut m);
         self.footprint_section(&mut m);
         self.scale_section(&mut m);
+        if !self.ztp.is_empty() {
+            m.push_str(&ztp::markdown(&self.ztp));
+            m.push('\n');
+        }
         self.method_section(&mut m);
         m
     }
