@@ -34,6 +34,7 @@ mod scale;
 mod servers;
 mod throughput;
 mod topo;
+mod ztp;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser as _;
@@ -78,6 +79,8 @@ enum Workload {
     Throughput,
     Linkup,
     Footprint,
+    /// 16 leaves fetch a 512 MiB EOS image: ours, nginx, python3 http.server.
+    Ztp,
     Scale,
 }
 
@@ -173,6 +176,15 @@ fn build(ours: Ours) -> Result<Bins> {
         ]))
         .context("building ztps-agent (`--ours harness` benchmarks the DHCP crate alone)")?;
     }
+    run_cmd(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "ztps-bench",
+        "--bin",
+        "ztp-image-server",
+    ]))
+    .context("building ztp-image-server")?;
     let rel = target_dir().join("release");
     Ok(Bins {
         agent: rel.join("ztps-agent"),
@@ -429,6 +441,7 @@ fn run(args: BenchArgs) -> Result<()> {
         throughput: BTreeMap::new(),
         linkup: BTreeMap::new(),
         footprint: Vec::new(),
+        ztp: BTreeMap::new(),
         scale: BTreeMap::new(),
         binary,
         carried: None,
@@ -509,6 +522,17 @@ fn run(args: BenchArgs) -> Result<()> {
         }
     }
 
+    if want(Workload::Ztp) {
+        let setup = ztp::Setup {
+            ours: &target_dir().join("release").join("ztp-image-server"),
+            nginx: &find("nginx", &["/usr/sbin/nginx"])?,
+            python: &bins.python,
+            work: &work.path,
+            runs,
+        };
+        results.ztp = ztp::run(&setup, &mut progress)?;
+    }
+
     if want(Workload::Scale) {
         let window = Duration::from_secs(if args.quick { 10 } else { 30 });
         for r in 0..runs as usize {
@@ -566,6 +590,9 @@ fn carry_over(results: &mut Results, dir: &Path, want: impl Fn(Workload) -> bool
     }
     if !want(Workload::Scale) {
         results.scale = prev.scale;
+    }
+    if !want(Workload::Ztp) {
+        results.ztp = prev.ztp;
     }
     let name = newest.file_name().unwrap_or_default().to_string_lossy();
     results.carried = Some(report::Carried {

@@ -2,7 +2,7 @@
 //! targets of issue 7.
 
 use super::servers::Ours;
-use super::{footprint, linkup, scale, throughput};
+use super::{footprint, linkup, scale, throughput, ztp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -102,6 +102,9 @@ pub struct Results {
     pub linkup: BTreeMap<String, Vec<linkup::Run>>,
     /// Footprint runs.
     pub footprint: Vec<footprint::Run>,
+    /// ZTP image-serving runs per server key (`ours`, `nginx`, `python`).
+    #[serde(default)]
+    pub ztp: BTreeMap<String, Vec<ztp::Run>>,
     /// The i686 static binary.
     pub binary: Option<Binary>,
     /// Workload 4, per server key.
@@ -267,6 +270,10 @@ impl Results {
         self.linkup_section(&mut m);
         self.footprint_section(&mut m);
         self.scale_section(&mut m);
+        if !self.ztp.is_empty() {
+            m.push_str(&ztp::markdown(&self.ztp));
+            m.push('\n');
+        }
         self.method_section(&mut m);
         m
     }
@@ -689,14 +696,16 @@ impl Results {
         let _ = writeln!(
             m,
             "One server at a time. **Leases:** the throughput topology (one /16 link), the \
-             server fresh in its static mode; perfdhcp's avalanche scenario sends a DISCOVER \
-             for each of {} distinct clients at once and retransmits with RFC 2131 back-off \
-             until each has its ACK (deadline 300 s); RSS is VmRSS of the server's tree 5 s \
+             server fresh in its static mode; perfdhcp's avalanche scenario provisions {} \
+             distinct clients, {} at a time (each chunk's DISCOVERs at once, then RFC 2131 \
+             back-off until each has its ACK; deadline {} s); RSS is VmRSS of the server's tree 5 s \
              later. **Links:** {} connected /30 links, the server in its dynamic mode (ours \
              with eos-sim reporting every port connected), a lease on the first and the last \
              link, 5 s settle, then utime+stime of the tree over an idle window, percent of \
              one core.\n",
             scale::LEASES,
+            scale::CHUNK,
+            scale::PROVISION_DEADLINE.as_secs(),
             scale::LINKS
         );
         let _ = writeln!(

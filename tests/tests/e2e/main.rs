@@ -7,3 +7,4 @@ mod dhcp_server;
 mod eapi_client;
 mod faults;
 mod ztp;
+mod ztp_image;
