@@ -7,6 +7,10 @@
 //! forwarding steps run even if EOS never becomes ready (they need only the
 //! kernel); the VM restart needs EOS and the bridge. The exit status is 0 only
 //! when every step succeeded.
+//!
+//! With `ztp.serve = true` the spine serves ZTP itself: there is no VM, so no
+//! bridge, forwarding or VM restart. Every step is reported skipped and nothing
+//! on the switch is touched (the bundle then installs no event handler at all).
 
 use crate::config::{format_duration, Config};
 use std::fmt;
@@ -93,9 +97,21 @@ fn bridge_spec(config: &Config) -> BridgeSpec {
     }
 }
 
+/// The steps of VM mode, in order.
+const STEPS: [&str; 4] = ["eapi", "bridge", "forwarding", "vm-restart"];
+
+/// Why every step is skipped in spine-served mode.
+const SERVE_SKIP: &str = "ztp.serve = true: the spine serves ZTP itself; no VM, no bridge";
+
 /// Runs every step and reports how each went.
 pub async fn run(config: &Config) -> BootReport {
     let mut report = BootReport::default();
+    if config.ztp.serve {
+        for step in STEPS {
+            report.record(step, StepResult::Skipped(SERVE_SKIP.into()));
+        }
+        return report;
+    }
 
     // 1. EOS ready: eAPI answers `show version`.
     let eapi_ready = match eapi_client(config) {
@@ -238,6 +254,12 @@ pub async fn run(config: &Config) -> BootReport {
 /// `--dry-run`: says what `boot` would do, changing nothing.
 pub async fn dry_run(config: &Config) -> String {
     let mut out = String::from("ztps-agent boot --dry-run: nothing will be changed\n");
+    if config.ztp.serve {
+        for step in STEPS {
+            out.push_str(&format!("{step:<11} skipped: {SERVE_SKIP}\n"));
+        }
+        return out;
+    }
     match eapi_client(config) {
         Err(e) => out.push_str(&format!("eapi        would fail: {e}\n")),
         Ok(client) => match client.version().await {

@@ -21,7 +21,14 @@ pub fn server_config(config: &Config) -> Result<ServerConfig, TemplateError> {
     classes.push(ClientClass {
         name: "default".into(),
         vendor_class_prefix: d.vendor_class.to_string(),
-        bootfile_url: d.bootfile_url.as_ref().map(|u| u.to_string()),
+        // Spine-served ZTP: each link's own spine address (`{server}`), unless
+        // the operator set dhcp.bootfile_url (an explicit URL wins, as a
+        // [[dhcp.class]]'s own does).
+        bootfile_url: match (&d.bootfile_url, config.ztp.serve) {
+            (Some(u), _) => Some(u.to_string()),
+            (None, true) => Some(crate::ztp::bootstrap_url(config.ztp.port)),
+            (None, false) => None,
+        },
         dns_servers: d.dns_servers.clone(),
         domain_name: d.domain_name.as_ref().map(|n| n.to_string()),
         ntp_servers: d.ntp_servers.clone(),
@@ -94,9 +101,18 @@ mod tests {
     }
 
     #[test]
-    fn spine_served_ztp_leaves_the_default_class_without_a_bootfile() {
+    fn spine_served_ztp_points_the_default_class_at_each_links_spine() {
         let c = Config::parse("[ztp]\nserve = true\n", "f").unwrap();
         let s = server_config(&c).unwrap();
-        assert_eq!(s.classes.last().unwrap().bootfile_url, None);
+        assert_eq!(
+            s.classes.last().unwrap().bootfile_url.as_deref(),
+            Some("http://{server}/ztp/bootstrap")
+        );
+        let c = Config::parse("[ztp]\nserve = true\nport = 50080\n", "f").unwrap();
+        let s = server_config(&c).unwrap();
+        assert_eq!(
+            s.classes.last().unwrap().bootfile_url.as_deref(),
+            Some("http://{server}:50080/ztp/bootstrap")
+        );
     }
 }

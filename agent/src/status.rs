@@ -13,7 +13,7 @@ use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use ztps_dhcp::plan::AddressPlan;
-use ztps_dhcp::{Lease, LeaseState};
+use ztps_dhcp::{LeaseState, LinkSummary};
 
 /// File name inside `state.dir`.
 pub const STATUS_FILE: &str = "status.json";
@@ -89,6 +89,9 @@ pub struct LinkStatus {
     pub lease: Option<LeaseStatus>,
     /// Last DHCP event on the link.
     pub last_event: Option<EventStatus>,
+    /// The leaf's ZTP progress (`[ztp] serve = true` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ztp: Option<ztps_ztp::lifecycle::ZtpLinkStatus>,
 }
 
 /// A lease as shown.
@@ -119,26 +122,35 @@ pub struct EventStatus {
     pub at: u64,
 }
 
-/// Builds a link's row from its view, its current lease and the last event.
+/// Builds a link's row from its view, the DHCP core's summary of its leases
+/// ([`Server::link_summary`](ztps_dhcp::Server::link_summary), O(1) per link)
+/// and the last event. The expiry shown is `now` plus the time left by the
+/// monotonic clock, right even while the wall clock is wrong.
 pub fn link_status(
     view: &LinkView,
-    lease: Option<&Lease>,
+    summary: Option<&LinkSummary>,
     last_event: Option<EventStatus>,
     now: u64,
 ) -> LinkStatus {
-    let lease = lease.map(|l| LeaseStatus {
-        mac: l.mac.clone(),
-        address: l.address,
-        state: match l.state {
-            LeaseState::Released => "released".into(),
-            LeaseState::Bound if l.expires <= now => "expired".into(),
-            LeaseState::Bound => "bound".into(),
-        },
-        expires: l.expires,
-        model: l.vendor.as_ref().and_then(|v| v.model.clone()),
-        serial: l.vendor.as_ref().and_then(|v| v.serial.clone()),
-        hostname: l.hostname.clone(),
-    });
+    let lease = summary
+        .and_then(|s| Some((s.latest.as_ref()?, s.latest_remaining)))
+        .map(|(l, left)| LeaseStatus {
+            mac: l.mac.to_string(),
+            address: l.address,
+            state: match l.state {
+                LeaseState::Released => "released".into(),
+                LeaseState::Bound if left.is_zero() => "expired".into(),
+                LeaseState::Bound => "bound".into(),
+            },
+            expires: match l.state {
+                // To the minute, so the row does not change every second.
+                LeaseState::Bound if !left.is_zero() => (now + left.as_secs() + 30) / 60 * 60,
+                _ => l.expires.min(now),
+            },
+            model: l.model().map(str::to_string),
+            serial: l.serial().map(str::to_string),
+            hostname: l.hostname.as_deref().map(str::to_string),
+        });
     let leaf_address = view.plan.as_ref().map(|p| match p {
         AddressPlan::PointToPoint { leaf, .. } => leaf.to_string(),
         AddressPlan::Pool(pool) => format!("{}-{}", pool.first, pool.last),
@@ -153,6 +165,7 @@ pub fn link_status(
         leaf_address,
         lease,
         last_event,
+        ztp: None,
     }
 }
 
@@ -359,9 +372,10 @@ pub fn render_table(s: &Status, now: u64) -> String {
         "SERIAL",
         "MAC",
         "LEASE",
+        "ZTP",
         "LAST EVENT",
     ];
-    let rows: Vec<[String; 11]> = s
+    let rows: Vec<[String; 12]> = s
         .links
         .iter()
         .map(|l| {
@@ -396,6 +410,13 @@ pub fn render_table(s: &Status, now: u64) -> String {
                         other => other.to_string(),
                     })
                     .unwrap_or_else(|| "-".into()),
+                l.ztp
+                    .as_ref()
+                    .map(|z| match &z.leaf {
+                        Some(leaf) => format!("{leaf} {}", z.stage),
+                        None => z.stage.to_string(),
+                    })
+                    .unwrap_or_else(|| "-".into()),
                 l.last_event
                     .as_ref()
                     .map(|e| {
@@ -410,7 +431,7 @@ pub fn render_table(s: &Status, now: u64) -> String {
         })
         .collect();
     // Every cell may carry a client's bytes (option 60, hostname, event text).
-    let rows: Vec<[String; 11]> = rows
+    let rows: Vec<[String; 12]> = rows
         .into_iter()
         .map(|r| r.map(|c| escape_untrusted(&c).into_owned()))
         .collect();
@@ -487,6 +508,16 @@ mod tests {
                         text: "ACK 10.0.0.1".into(),
                         at: 1990,
                     }),
+                    ztp: Some(ztps_ztp::lifecycle::ZtpLinkStatus {
+                        leaf: Some("leaf1".into()),
+                        stage: ztps_ztp::lifecycle::Stage::ConfigSent,
+                        at: Some(1995),
+                        serial: Some("JPE20000001".into()),
+                        model: None,
+                        version: Some("4.30.1F".into()),
+                        system_mac: None,
+                        detail: Some("4211 bytes".into()),
+                    }),
                 },
                 LinkStatus {
                     eos_name: "Ethernet3".into(),
@@ -498,6 +529,7 @@ mod tests {
                     leaf_address: None,
                     lease: None,
                     last_event: None,
+                    ztp: None,
                 },
             ],
         }
@@ -516,12 +548,14 @@ mod tests {
             "DCS-7050SX3-48YC8",
             "JPE20000001",
             "bound, 23h53m left",
+            "leaf1 config-sent",
             "ACK 10.0.0.1 (10s ago)",
         ] {
             assert!(e1.contains(want), "{want} in {e1}");
         }
         let e3 = t.lines().find(|l| l.starts_with("Ethernet3")).unwrap();
         assert!(e3.contains("no: unnumbered link needs a pool"), "{e3}");
+        assert!(t.lines().any(|l| l.contains("ZTP")), "{t}");
     }
 
     #[test]

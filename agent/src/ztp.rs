@@ -2,26 +2,32 @@
 //!
 //! [`ZtpService`] owns the HTTP server task (`ztps_ztp::http`), the table of
 //! leaf addresses it answers, and one [`Lifecycle`] per served link. The
-//! daemon's loop feeds it: served links and leases on every reconcile and lease
-//! change ([`ZtpService::update_peers`]), DHCP ACKs ([`ZtpService::on_dhcp`]),
-//! LLDP neighbours ([`ZtpService::on_lldp`]) and the server's own events
-//! ([`ZtpService::next_event`] then [`ZtpService::on_event`]). Every stage
-//! change is one log line naming link, leaf, serial and stage.
+//! daemon's loop feeds it served links and leases on every reconcile
+//! ([`ZtpService::update_peers`]) and LLDP neighbours
+//! ([`ZtpService::on_lldp`]), and applies its events
+//! ([`ZtpService::take_events`], then [`ZtpService::on_event`] for each). The DHCP event
+//! sink calls [`ZtpDhcpHook::on_dhcp`]: an ACK adds the leaf's address to the
+//! peer table at once (its fetch follows within milliseconds, before the loop
+//! would reconcile) and queues its `dhcp` stage. Every stage change is one log
+//! line naming link, leaf, serial and stage.
 //!
 //! It knows nothing of the config file: the daemon hands it [`ZtpParams`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 use ztps_dhcp::plan::AddressPlan;
 use ztps_dhcp::{Event, Lease, ServedLink};
 use ztps_ztp::http::{
-    BindError, LeafSpec, Limits, PeerEntry, PeerTable, Shared, ZtpEvent, ZtpServer, ZtpSettings,
+    BindError, LeafNameError, LeafSpec, Limits, PeerEntry, PeerTable, Shared, ZtpEvent, ZtpServer,
+    ZtpSettings,
 };
 use ztps_ztp::image::ImageStore;
-use ztps_ztp::lifecycle::{LeafEvent, Lifecycle, Now, ZtpLinkStatus};
+use ztps_ztp::lifecycle::{sanitize, LeafEvent, LeafHeaders, Lifecycle, Now, ZtpLinkStatus};
 
 /// Events buffered between the HTTP server and the daemon loop; beyond this
 /// the server drops (and counts) them rather than wait.
@@ -34,7 +40,7 @@ pub struct ZtpParams {
     pub port: u16,
     /// Folder with `<name>.cfg` per leaf.
     pub configs: PathBuf,
-    /// `[[ztp.leaf]]` by spine port (EOS name).
+    /// `[[ztp.leaf]]` by spine port (EOS name, matched in any case).
     pub leaves: BTreeMap<String, LeafSpec>,
     /// `[ztp.image]` and `ztp.max_image_downloads`, if an image is configured.
     pub image: Option<ImageParams>,
@@ -68,6 +74,55 @@ impl ImageParams {
     }
 }
 
+impl ZtpParams {
+    /// The leaf configured on spine port `link`.
+    pub fn leaf_on(&self, link: &str) -> Option<&LeafSpec> {
+        self.leaves
+            .iter()
+            .find(|(port, _)| port.eq_ignore_ascii_case(link))
+            .map(|(_, leaf)| leaf)
+    }
+}
+
+/// Option 67 of the default Arista class when the spine serves ZTP: the
+/// DHCP core puts the link's spine address in place of `{server}`.
+pub fn bootstrap_url(port: u16) -> String {
+    let server = ztps_dhcp::config::SERVER_PLACEHOLDER;
+    if port == 80 {
+        format!("http://{server}/ztp/bootstrap")
+    } else {
+        format!("http://{server}:{port}/ztp/bootstrap")
+    }
+}
+
+/// The ZTP service's parameters from the config; `None` in VM mode.
+pub fn ztp_params(config: &crate::config::Config) -> Result<Option<ZtpParams>, LeafNameError> {
+    let z = &config.ztp;
+    if !z.serve {
+        return Ok(None);
+    }
+    let leaves = z
+        .leaf
+        .iter()
+        .map(|l| {
+            Ok((
+                l.interface.clone(),
+                LeafSpec::new(&l.name, l.serial.clone())?,
+            ))
+        })
+        .collect::<Result<BTreeMap<_, _>, LeafNameError>>()?;
+    Ok(Some(ZtpParams {
+        port: z.port,
+        configs: z.configs.clone(),
+        leaves,
+        image: z.image.as_ref().map(|i| ImageParams {
+            file: i.file.clone(),
+            version: i.version.clone(),
+            max_downloads: z.max_image_downloads,
+        }),
+    }))
+}
+
 /// The address a leaf on this link reaches the spine at, and the host in its
 /// option 67 URL: the spine's own address on a /31 or /30, the pool's router
 /// on a pool link.
@@ -78,12 +133,74 @@ pub fn spine_address(plan: &AddressPlan) -> Ipv4Addr {
     }
 }
 
+/// Served link -> (the spine's address on it, its `[[ztp.leaf]]`).
+type LinkTable = Arc<RwLock<HashMap<String, (Ipv4Addr, Option<LeafSpec>)>>>;
+
+/// What the DHCP event sink calls; cheap to clone, never waits.
+#[derive(Clone)]
+pub struct ZtpDhcpHook {
+    peers: PeerTable,
+    links: LinkTable,
+    events: mpsc::Sender<ZtpEvent>,
+}
+
+impl ZtpDhcpHook {
+    /// An ACK admits the leaf's address at once and queues its `dhcp` stage;
+    /// a RELEASE takes the address out.
+    pub fn on_dhcp(&self, event: &Event) {
+        match event {
+            Event::Acked {
+                link,
+                address,
+                vendor,
+                renewal,
+                ..
+            } => {
+                let known = self
+                    .links
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&**link)
+                    .cloned();
+                if let Some((spine, leaf)) = known {
+                    self.peers.insert(
+                        *address,
+                        PeerEntry {
+                            link: link.to_string(),
+                            spine,
+                            leaf,
+                        },
+                    );
+                }
+                // What option 60 said, until the leaf's own headers say more.
+                let fields = vendor.as_deref().map(ztps_dhcp::VendorInfo::fields);
+                let headers = LeafHeaders {
+                    serial: fields.and_then(|f| f.3).map(|s| sanitize(s, 64)),
+                    model: fields.and_then(|f| f.1).map(|s| sanitize(s, 64)),
+                    ..LeafHeaders::default()
+                };
+                // A full queue drops the stage change rather than stall DHCP.
+                let _ = self.events.try_send(ZtpEvent {
+                    link: link.to_string(),
+                    at: Instant::now(),
+                    headers,
+                    event: LeafEvent::DhcpAcked { renewal: *renewal },
+                });
+            }
+            Event::Released { address, .. } => self.peers.remove(address),
+            _ => {}
+        }
+    }
+}
+
 /// The running ZTP service.
 pub struct ZtpService {
     params: ZtpParams,
     settings: Shared<ZtpSettings>,
     peers: PeerTable,
-    events: mpsc::Receiver<ZtpEvent>,
+    links: LinkTable,
+    hook_events: mpsc::Sender<ZtpEvent>,
+    events: Option<mpsc::Receiver<ZtpEvent>>,
     lifecycles: BTreeMap<String, Lifecycle>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -104,7 +221,7 @@ impl ZtpService {
             SocketAddr::from((Ipv4Addr::UNSPECIFIED, params.port)),
             settings.clone(),
             peers.clone(),
-            tx,
+            tx.clone(),
         )?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
@@ -119,11 +236,22 @@ impl ZtpService {
             params,
             settings,
             peers,
-            events,
+            links: LinkTable::default(),
+            hook_events: tx,
+            events: Some(events),
             lifecycles: BTreeMap::new(),
             stop: Some(stop),
             task: Some(task),
         })
+    }
+
+    /// The hook for the DHCP event sink.
+    pub fn dhcp_hook(&self) -> ZtpDhcpHook {
+        ZtpDhcpHook {
+            peers: self.peers.clone(),
+            links: self.links.clone(),
+            events: self.hook_events.clone(),
+        }
     }
 
     /// The parameters in use.
@@ -151,7 +279,7 @@ impl ZtpService {
                 .map(|i| i.store(current.image.as_ref())),
         });
         for (link, l) in self.lifecycles.iter_mut() {
-            l.set_leaf(params.leaves.get(link).map(|s| s.name().to_string()));
+            l.set_leaf(params.leaf_on(link).map(|s| s.name().to_string()));
         }
         self.params = ZtpParams {
             port: self.params.port,
@@ -177,31 +305,45 @@ impl ZtpService {
             .into_iter()
             .filter(|l| l.is_active(now_unix))
             .filter_map(|l| {
-                let spine = *spines.get(l.link.as_str())?;
+                let spine = *spines.get(&*l.link)?;
                 Some((
                     l.address,
                     PeerEntry {
-                        link: l.link.clone(),
+                        link: l.link.to_string(),
                         spine,
-                        leaf: self.params.leaves.get(&l.link).cloned(),
+                        leaf: self.params.leaf_on(&l.link).cloned(),
                     },
                 ))
             })
             .collect();
-        if *self.peers.load() != table {
-            self.peers.store(table);
-        }
+        *self.links.write().unwrap_or_else(|p| p.into_inner()) = served
+            .iter()
+            .map(|l| {
+                (
+                    l.name.clone(),
+                    (
+                        spine_address(&l.plan),
+                        self.params.leaf_on(&l.name).cloned(),
+                    ),
+                )
+            })
+            .collect();
+        self.peers.replace(table);
         for link in served {
             self.lifecycle(&link.name);
         }
     }
 
-    /// Notes a DHCP event (ACKs move a leaf to `dhcp`).
-    pub fn on_dhcp(&mut self, event: &Event) {
-        if let Event::Acked { link, renewal, .. } = event {
-            let renewal = *renewal;
-            self.apply(link, Now::current(), LeafEvent::DhcpAcked { renewal });
+    /// Notes one LLDP poll (`show lldp neighbors`).
+    pub fn on_lldp_neighbors(&mut self, neighbors: &[ztps_eapi::LldpNeighbor]) {
+        let mut by_port: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for n in neighbors {
+            by_port
+                .entry(n.port.clone())
+                .or_default()
+                .push(n.neighbor_device.clone());
         }
+        self.on_lldp(&by_port);
     }
 
     /// Notes one LLDP poll: device names by local port (EOS name). Only links
@@ -225,9 +367,10 @@ impl ZtpService {
         self.lifecycles.values().any(Lifecycle::wants_lldp)
     }
 
-    /// The next event from the HTTP server (cancel-safe, for `select!`).
-    pub async fn next_event(&mut self) -> Option<ZtpEvent> {
-        self.events.recv().await
+    /// The events of the HTTP server and the DHCP hook, for the daemon to
+    /// forward into its loop (once; `None` after).
+    pub fn take_events(&mut self) -> Option<mpsc::Receiver<ZtpEvent>> {
+        self.events.take()
     }
 
     /// Applies an event from the HTTP server.
@@ -267,7 +410,7 @@ impl ZtpService {
     }
 
     fn lifecycle(&mut self, link: &str) -> &mut Lifecycle {
-        let leaf = self.params.leaves.get(link).map(|s| s.name().to_string());
+        let leaf = self.params.leaf_on(link).map(|s| s.name().to_string());
         self.lifecycles
             .entry(link.to_string())
             .or_insert_with(|| Lifecycle::new(link, leaf))

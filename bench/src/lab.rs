@@ -1,13 +1,22 @@
 //! `cargo xtask lab`: the whole thing working, on one machine, in network
 //! namespaces.
 //!
-//! A spine namespace runs `eos-sim` (eAPI) and the fake `FastCli`, then
-//! `ztps-agent boot` and `ztps-agent daemon`, exactly as EOS would start them.
-//! N leaf namespaces hang off `et1..etN` (/31s) and `ma1`; their links come up one
-//! after another and each runs a real DHCP client (dhclient, udhcpc, dhcpcd in
-//! turn) with an Arista ZTP vendor class. The agent's own `status` table is shown
-//! live, then a summary per leaf. Every namespace and process is removed on exit
-//! or Ctrl-C. All traffic stays inside the namespaces.
+//! A spine namespace runs `eos-sim` (eAPI, LLDP from a table the lab writes)
+//! and `ztps-agent daemon`, as EOS would start it. N leaf namespaces hang off
+//! `et1..etN` (/31s) and `ma1`; their links come up one after another.
+//!
+//! By default the spine serves ZTP itself (`[ztp] serve = true`, no VM): each
+//! leaf behaves like EOS ZTP (`ztps_tests::ztp_leaf::EosLeaf`: a real DHCP
+//! client with an Arista vendor class, curl for option 67 with the
+//! `X-Arista-*` headers, the config saved as startup-config), then "reboots"
+//! as its config's hostname, which the lab puts in eos-sim's LLDP table for
+//! that port; the live table shows each leaf pass `dhcp`, `config-sent`,
+//! `provisioned`. With `--vm`, the VM flow: the fake `FastCli`, `ztps-agent
+//! boot`, and DHCP only (option 67 to the ZTPServer VM).
+//!
+//! The agent's own `status` table is shown live, then a summary per leaf with
+//! the time each step took. Every namespace and process is removed on exit or
+//! Ctrl-C. All traffic stays inside the namespaces.
 
 use anyhow::{bail, Context, Result};
 use clap::Parser as _;
@@ -20,6 +29,7 @@ use std::time::{Duration, Instant};
 use ztps_bench::{cargo, require_root, run, target_dir};
 use ztps_tests::clients::{self, Client};
 use ztps_tests::netns::{veth, Netns};
+use ztps_tests::ztp_leaf::{EosLeaf, Identity, Outcome};
 use ztps_tests::{wait_until, ChildGuard};
 
 const TARGET: &str = "i686-unknown-linux-musl";
@@ -40,6 +50,11 @@ struct LabArgs {
     /// `ip netns exec`).
     #[arg(long)]
     hold: bool,
+    /// The VM flow (`[ztp] serve = false`): `boot` builds br0 and restarts the
+    /// ZTPServer VM through FastCli, option 67 points at the VM, leaves only
+    /// get DHCP. Without it the spine serves ZTP itself.
+    #[arg(long)]
+    vm: bool,
 }
 
 fn main() -> Result<()> {
@@ -54,11 +69,29 @@ struct Leaf {
     serial: String,
 }
 
-/// Outcome of one leaf.
+/// Outcome of one leaf; times from its link coming up.
 #[derive(Clone)]
 struct LeafResult {
     lease: Option<clients::Lease>,
     took: Duration,
+    /// ZTP mode: the bootstrap received (and saved as startup-config).
+    config_sent: Option<Duration>,
+    /// ZTP mode: the daemon's status shows `provisioned`.
+    provisioned: Option<Duration>,
+    /// ZTP mode: what went wrong, if anything.
+    problem: Option<String>,
+}
+
+impl LeafResult {
+    fn lease_only(lease: Option<clients::Lease>, took: Duration) -> Self {
+        LeafResult {
+            lease,
+            took,
+            config_sent: None,
+            provisioned: None,
+            problem: None,
+        }
+    }
 }
 
 fn build(fast: bool) -> Result<(PathBuf, PathBuf, PathBuf)> {
@@ -106,6 +139,58 @@ fn remove_stale_namespaces() {
     }
 }
 
+/// The leaf config the operator would put on flash for leaf `i`.
+fn leaf_config(i: u8) -> String {
+    format!(
+        "hostname leaf{i}\n!\ninterface Ethernet49/1\n   no switchport\n   ip address 10.0.0.{}/31\n!\nip routing\nend\n",
+        2 * u16::from(i) - 1
+    )
+}
+
+/// ZTP mode: option 67 per link to the spine itself, a `[[ztp.leaf]]` and a
+/// config per leaf (the first one locked to its serial).
+fn write_ztp_config(dir: &Path, leaves: &[Leaf]) -> Result<PathBuf> {
+    let d = dir.display();
+    let configs = dir.join("configs");
+    std::fs::create_dir_all(&configs)?;
+    let mut text = format!(
+        r#"# ztps-agent config of the lab (see README, "Configuration").
+[eapi]
+url = "unix:{d}/eapi.sock"
+poll_interval = "1s"
+
+[dhcp]
+interfaces = ["Ethernet*"]
+lease_time = "1d"
+lease_file = "{d}/leases.json"
+
+[log]
+syslog = false
+
+[state]
+dir = "{d}/state"
+
+[ztp]
+serve = true
+port = 80
+configs = "{d}/configs"
+"#
+    );
+    for (i, leaf) in leaves.iter().enumerate() {
+        let n = i as u8 + 1;
+        text.push_str(&format!(
+            "\n[[ztp.leaf]]\ninterface = \"Ethernet{n}\"\nname = \"leaf{n}\"\n"
+        ));
+        if n == 1 {
+            text.push_str(&format!("serial = \"{}\"\n", leaf.serial));
+        }
+        std::fs::write(configs.join(format!("leaf{n}.cfg")), leaf_config(n))?;
+    }
+    let path = dir.join("ztps.toml");
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
 fn write_config(dir: &Path, fastcli: &Path) -> Result<PathBuf> {
     let d = dir.display();
     let path = dir.join("ztps.toml");
@@ -147,6 +232,86 @@ dir = "{d}/state"
     Ok(path)
 }
 
+/// VM flow: `ztps-agent boot`, as `event-handler ztps` would run it.
+fn boot(spine: &Netns, agent: &Path, config: &Path, dir: &Path) -> Result<()> {
+    println!("== ztps-agent boot (as event-handler ztps would run it)");
+    let boot = spine
+        .cmd(agent)
+        .args(["boot", "--config"])
+        .arg(config)
+        .env("FAKE_FASTCLI_LOG", dir.join("fastcli.log"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .context("running ztps-agent boot")?;
+    print!("{}", String::from_utf8_lossy(&boot.stdout));
+    if !boot.status.success() {
+        bail!(
+            "ztps-agent boot failed:\n{}",
+            String::from_utf8_lossy(&boot.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// ZTP flow for one leaf, its link just up: DHCP and the bootstrap as EOS
+/// does them, "reboot" into its hostname (LLDP on its spine port), then wait
+/// for the daemon to call it provisioned.
+fn ztp_leaf(leaf: &Leaf, n: u8, dir: &Path, lldp: &Path, t0: Instant) -> LeafResult {
+    let mac = format!("00:1c:73:00:01:{n:02x}");
+    let eos = EosLeaf::new(
+        &leaf.ns,
+        &leaf.ifname,
+        Identity::new(&leaf.serial, &mac),
+        &dir.join(format!("leaf{n}")),
+    );
+    let round = match eos.try_ztp(leaf.client) {
+        Ok(r) => r,
+        Err(e) => {
+            let mut r = LeafResult::lease_only(None, t0.elapsed());
+            r.problem = Some(e);
+            return r;
+        }
+    };
+    let mut result = LeafResult::lease_only(Some(round.lease.clone()), round.dhcp_took);
+    if round.outcome != Outcome::ConfigSaved {
+        result.problem = Some(format!("bootstrap not saved: {:?}", round.outcome));
+        return result;
+    }
+    result.config_sent = Some(round.dhcp_took + round.fetch_took);
+    let Some(hostname) = eos.reboot() else {
+        result.problem = Some("no hostname in the startup-config".into());
+        return result;
+    };
+    ztps_tests::eos::set_lldp_neighbor(lldp, &leaf.eos_port(), &hostname, "Ethernet49/1");
+    let status = dir.join("state/status.json");
+    let provisioned = wait_until(Duration::from_secs(30), || {
+        let Ok(text) = std::fs::read_to_string(&status) else {
+            return false;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return false;
+        };
+        v["links"].as_array().is_some_and(|links| {
+            links.iter().any(|l| {
+                l["eos_name"] == leaf.eos_port().as_str() && l["ztp"]["stage"] == "provisioned"
+            })
+        })
+    });
+    if provisioned {
+        result.provisioned = Some(t0.elapsed());
+    } else {
+        result.problem = Some("not provisioned within 30 s of its LLDP name".into());
+    }
+    result
+}
+
+impl Leaf {
+    /// The spine port's EOS name.
+    fn eos_port(&self) -> String {
+        format!("Ethernet{}", self.port.trim_start_matches("et"))
+    }
+}
+
 /// Runs the lab.
 fn run_lab(args: LabArgs) -> Result<()> {
     require_root("cargo xtask lab")?;
@@ -162,7 +327,6 @@ fn run_lab(args: LabArgs) -> Result<()> {
 
     let dir = std::env::temp_dir().join(format!("ztps-lab-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let config = write_config(&dir, &fastcli)?;
     eprintln!("lab: files, logs and leases in {}", dir.display());
 
     // The spine, its management port, and the leaves (ports down for now).
@@ -196,6 +360,12 @@ fn run_lab(args: LabArgs) -> Result<()> {
             }
         })
         .collect();
+    let config = if args.vm {
+        write_config(&dir, &fastcli)?
+    } else {
+        write_ztp_config(&dir, &leaves)?
+    };
+    let lldp = dir.join("lldp.json");
 
     // EOS stand-ins.
     let sim = spine
@@ -203,27 +373,16 @@ fn run_lab(args: LabArgs) -> Result<()> {
         .arg("--unix")
         .arg(dir.join("eapi.sock"))
         .args(["--model", "DCS-7280CR3-32P4", "--serial", "JPESPINE0001"])
+        .arg("--lldp-file")
+        .arg(&lldp)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("eos-sim.log"))?)
         .spawn()
         .context("starting eos-sim")?;
     let _sim = ChildGuard::new("eos-sim", sim);
 
-    println!("== ztps-agent boot (as event-handler ztps would run it)");
-    let boot = spine
-        .cmd(&agent)
-        .args(["boot", "--config"])
-        .arg(&config)
-        .env("FAKE_FASTCLI_LOG", dir.join("fastcli.log"))
-        .env("RUST_LOG", "warn")
-        .output()
-        .context("running ztps-agent boot")?;
-    print!("{}", String::from_utf8_lossy(&boot.stdout));
-    if !boot.status.success() {
-        bail!(
-            "ztps-agent boot failed:\n{}",
-            String::from_utf8_lossy(&boot.stderr)
-        );
+    if args.vm {
+        boot(&spine, &agent, &config, &dir)?;
     }
 
     println!("\n== ztps-agent daemon (as daemon ztps would run it)");
@@ -267,7 +426,9 @@ fn run_lab(args: LabArgs) -> Result<()> {
             let results = results.clone();
             let spine = &spine;
             let dir = &dir;
+            let lldp = &lldp;
             let stop = stop.clone();
+            let vm = args.vm;
             scope.spawn(move || {
                 // One link every 1.5 s, like cables being patched in.
                 let due = started + Duration::from_millis(1500 * i as u64);
@@ -279,15 +440,18 @@ fn run_lab(args: LabArgs) -> Result<()> {
                 }
                 let t0 = Instant::now();
                 spine.ip(&format!("link set {} up", leaf.port));
-                let class = format!("Arista;{};11.00;{}", models[i % models.len()], leaf.serial);
-                let lease = clients::run_once(leaf.client, &leaf.ns, &leaf.ifname, &class, dir);
-                results.lock().unwrap()[i] = Some(LeafResult {
-                    lease,
-                    took: t0.elapsed(),
-                });
+                let result = if vm {
+                    let class =
+                        format!("Arista;{};11.00;{}", models[i % models.len()], leaf.serial);
+                    let lease = clients::run_once(leaf.client, &leaf.ns, &leaf.ifname, &class, dir);
+                    LeafResult::lease_only(lease, t0.elapsed())
+                } else {
+                    ztp_leaf(leaf, i as u8 + 1, dir, lldp, t0)
+                };
+                results.lock().unwrap()[i] = Some(result);
             });
         }
-        let deadline = Instant::now() + Duration::from_secs(30 + 2 * leaves.len() as u64);
+        let deadline = Instant::now() + Duration::from_secs(60 + 2 * leaves.len() as u64);
         loop {
             let table = status_cmd(&dir);
             if tty {
@@ -319,46 +483,12 @@ fn run_lab(args: LabArgs) -> Result<()> {
     }
     println!("\n== ztps-agent status\n{}", status_cmd(&dir));
 
-    println!("== Summary: each leaf from link-up to lease");
-    println!(
-        "{:<8} {:<12} {:<9} {:<14} {:<36} LINK-UP TO LEASE",
-        "LEAF", "CLIENT", "PORT", "ADDRESS", "BOOTFILE (option 67)"
-    );
     let results = results.lock().unwrap().clone();
-    let mut failed = 0;
-    for (leaf, r) in leaves.iter().zip(&results) {
-        let (addr, boot, took) = match r {
-            Some(LeafResult {
-                lease: Some(l),
-                took,
-            }) => (
-                l.address.to_string(),
-                l.bootfile.clone().unwrap_or_else(|| "(none)".into()),
-                format!("{:.2} s", took.as_secs_f64()),
-            ),
-            Some(LeafResult { lease: None, took }) => {
-                failed += 1;
-                (
-                    "NO LEASE".into(),
-                    "-".into(),
-                    format!("gave up after {:.1} s", took.as_secs_f64()),
-                )
-            }
-            None => {
-                failed += 1;
-                ("not run".into(), "-".into(), "-".into())
-            }
-        };
-        println!(
-            "{:<8} {:<12} {:<9} {:<14} {:<36} {}",
-            leaf.ifname,
-            leaf.client.program(),
-            leaf.port,
-            addr,
-            boot,
-            took
-        );
-    }
+    let failed = if args.vm {
+        summary_vm(&leaves, &results)
+    } else {
+        summary_ztp(&leaves, &results)
+    };
     if leaves.iter().any(|l| l.client == Client::Dhcpcd) {
         println!(
             "(dhcpcd waits a random 1 to 10 s before its first DISCOVER, as RFC 2131 §4.4.1 asks;\n \
@@ -381,7 +511,103 @@ fn run_lab(args: LabArgs) -> Result<()> {
     daemon.signal(nix::sys::signal::Signal::SIGTERM);
     let _ = daemon.wait_exit(Duration::from_secs(5));
     if failed > 0 {
-        bail!("{failed} leaf/leaves got no lease; see {}", dir.display());
+        bail!(
+            "{failed} leaf/leaves did not get through; see {}",
+            dir.display()
+        );
     }
     Ok(())
+}
+
+fn secs(d: Option<Duration>) -> String {
+    d.map(|d| format!("{:.2} s", d.as_secs_f64()))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// VM flow summary; returns how many leaves got no lease.
+fn summary_vm(leaves: &[Leaf], results: &[Option<LeafResult>]) -> usize {
+    println!("== Summary: each leaf from link-up to lease");
+    println!(
+        "{:<8} {:<12} {:<9} {:<14} {:<36} LINK-UP TO LEASE",
+        "LEAF", "CLIENT", "PORT", "ADDRESS", "BOOTFILE (option 67)"
+    );
+    let mut failed = 0;
+    for (leaf, r) in leaves.iter().zip(results) {
+        let (addr, boot, took) = match r {
+            Some(LeafResult {
+                lease: Some(l),
+                took,
+                ..
+            }) => (
+                l.address.to_string(),
+                l.bootfile.clone().unwrap_or_else(|| "(none)".into()),
+                secs(Some(*took)),
+            ),
+            Some(LeafResult {
+                lease: None, took, ..
+            }) => {
+                failed += 1;
+                (
+                    "NO LEASE".into(),
+                    "-".into(),
+                    format!("gave up after {:.1} s", took.as_secs_f64()),
+                )
+            }
+            None => {
+                failed += 1;
+                ("not run".into(), "-".into(), "-".into())
+            }
+        };
+        println!(
+            "{:<8} {:<12} {:<9} {:<14} {:<36} {}",
+            leaf.ifname,
+            leaf.client.program(),
+            leaf.port,
+            addr,
+            boot,
+            took
+        );
+    }
+    failed
+}
+
+/// ZTP flow summary (times from link-up); returns how many leaves did not
+/// reach `provisioned`.
+fn summary_ztp(leaves: &[Leaf], results: &[Option<LeafResult>]) -> usize {
+    println!("== Summary: each leaf from link-up to dhcp, config-sent and provisioned");
+    println!(
+        "{:<8} {:<9} {:<9} {:<11} {:<32} {:>9} {:>12} {:>12}",
+        "LEAF", "CLIENT", "PORT", "ADDRESS", "OPTION 67", "DHCP", "CONFIG-SENT", "PROVISIONED"
+    );
+    let mut failed = 0;
+    for (leaf, r) in leaves.iter().zip(results) {
+        let Some(r) = r else {
+            failed += 1;
+            println!("{:<8} not run", leaf.ifname);
+            continue;
+        };
+        let (addr, url) = match &r.lease {
+            Some(l) => (
+                l.address.to_string(),
+                l.bootfile.clone().unwrap_or_else(|| "(none)".into()),
+            ),
+            None => ("NO LEASE".into(), "-".into()),
+        };
+        println!(
+            "{:<8} {:<9} {:<9} {:<11} {:<32} {:>9} {:>12} {:>12}",
+            leaf.ifname,
+            leaf.client.program(),
+            leaf.eos_port(),
+            addr,
+            url,
+            secs(r.lease.as_ref().map(|_| r.took)),
+            secs(r.config_sent),
+            secs(r.provisioned)
+        );
+        if let Some(p) = &r.problem {
+            failed += 1;
+            println!("         {p}");
+        }
+    }
+    failed
 }

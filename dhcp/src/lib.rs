@@ -14,12 +14,16 @@ pub mod lease;
 pub mod packet;
 pub mod plan;
 pub mod server;
+pub mod time;
 pub mod vendor;
 
 pub use config::{ClientClass, HostnameTemplate, ServerConfig};
-pub use lease::{ClientId, Lease, LeaseChange, LeaseKey, LeaseState, UnixTime};
+pub use lease::{ClientId, HwAddr, Lease, LeaseChange, LeaseKey, LeaseState, LinkName};
 pub use plan::{AddressPlan, NoPlan, PoolSpec, SpineAddress};
-pub use server::{Destination, Event, Outcome, Reply, ServedLink, Server};
+pub use server::{
+    Destination, Event, LinkCounters, LinkSummary, Outcome, Reply, ServedLink, Server,
+};
+pub use time::{Clock, Mono, Now, UnixTime};
 pub use vendor::VendorInfo;
 pub mod service;
 pub mod socket;

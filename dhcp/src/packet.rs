@@ -14,7 +14,7 @@
 //! dhcproto, then the options one by one in our order, then padding to the 300
 //! bytes of a BOOTP packet, which dhcproto does not do.
 
-use crate::lease::{hex, ClientId};
+use crate::lease::{ClientId, HwAddr};
 use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
 use dhcproto::{Decodable, Decoder, Encodable, Encoder};
 use std::net::Ipv4Addr;
@@ -31,8 +31,8 @@ pub struct Request {
     pub msg_type: MessageType,
     /// Option 61, else htype and chaddr.
     pub client: ClientId,
-    /// chaddr as `aa:bb:...`.
-    pub mac: String,
+    /// chaddr (its first hlen bytes).
+    pub mac: HwAddr,
     /// Option 60 payload.
     pub vendor_class: Option<Vec<u8>>,
     /// Option 50.
@@ -193,7 +193,7 @@ pub fn parse(bytes: &[u8]) -> Result<Request, PacketError> {
         _ => Vec::new(),
     };
     Ok(Request {
-        mac: hex(&chaddr),
+        mac: HwAddr::new(&chaddr),
         msg,
         msg_type,
         client,

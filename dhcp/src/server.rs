@@ -2,22 +2,30 @@
 //! changes, events) out.
 //!
 //! **Invariants.** It reads no clock and touches no socket or file: the caller
-//! passes the time and carries out the [`Outcome`]. Every lease change it makes in
+//! passes the time ([`Now`]: monotonic for every timer, wall only for what is
+//! written) and carries out the [`Outcome`]. Every lease change it makes in
 //! memory is returned in `Outcome::changes`, and the caller must put those on
 //! stable storage before it sends the reply (an ACK must never promise what a
 //! crash could lose). At most one lease holds an address on a link. Pending state
-//! is bounded: OFFERs expire and are capped, rate-limit records are capped.
+//! is bounded per link: OFFERs expire and are capped per link, so a flood on one
+//! link costs no other link anything; each client is rate-limited. Idle work is
+//! O(what expired), never O(leases): lease expiry runs off a heap of monotonic
+//! deadlines, and per-link summaries are kept up to date on change.
 
 use crate::config::{ClientClass, HostnameVars, ServerConfig};
-use crate::lease::{ClientId, Lease, LeaseChange, LeaseKey, LeaseState, UnixTime};
+use crate::lease::{ClientId, HwAddr, Lease, LeaseChange, LeaseKey, LeaseState, LinkName};
 use crate::packet::{self, Request};
 use crate::plan::AddressPlan;
+use crate::time::{Mono, Now, TrustedWall, UnixTime};
 use crate::vendor::VendorInfo;
 use dhcproto::v4::{DhcpOption, MessageType};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A link the server answers on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,39 +84,39 @@ pub struct Outcome {
 }
 
 /// Something that happened, for logs and status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// An address was offered.
     Offered {
         /// Link name.
-        link: String,
+        link: LinkName,
         /// Client MAC.
-        mac: String,
+        mac: HwAddr,
         /// Offered address.
         address: Ipv4Addr,
         /// What option 60 said.
-        vendor: Option<VendorInfo>,
+        vendor: Option<Arc<str>>,
     },
     /// A lease was granted or renewed.
     Acked {
         /// Link name.
-        link: String,
+        link: LinkName,
         /// Client MAC.
-        mac: String,
+        mac: HwAddr,
         /// Leased address.
         address: Ipv4Addr,
         /// What option 60 said.
-        vendor: Option<VendorInfo>,
+        vendor: Option<Arc<str>>,
         /// A renewal of the client's current lease rather than a new binding.
         renewal: bool,
     },
     /// A request was refused.
     Naked {
         /// Link name.
-        link: String,
+        link: LinkName,
         /// Client MAC.
-        mac: String,
+        mac: HwAddr,
         /// The address it asked for.
         requested: Option<Ipv4Addr>,
         /// Why.
@@ -117,53 +125,79 @@ pub enum Event {
     /// A client released its lease.
     Released {
         /// Link name.
-        link: String,
+        link: LinkName,
         /// Client MAC.
-        mac: String,
+        mac: HwAddr,
         /// The address.
         address: Ipv4Addr,
     },
     /// A client said the address is in use by someone else.
     Declined {
         /// Link name.
-        link: String,
+        link: LinkName,
         /// Client MAC.
-        mac: String,
+        mac: HwAddr,
         /// The address, now quarantined.
         address: Ipv4Addr,
         /// For how long, in seconds.
         quarantine_secs: u64,
+        /// Whether the lease record was kept (a point-to-point link's address
+        /// belongs to the link: a DECLINE never deletes its binding).
+        binding_kept: bool,
     },
     /// An INFORM was answered.
     Informed {
         /// Link name.
-        link: String,
+        link: LinkName,
         /// Client MAC.
-        mac: String,
+        mac: HwAddr,
         /// The client's own address.
         address: Ipv4Addr,
     },
     /// A new leaf took a point-to-point link's address from the old one.
     Replaced {
         /// Link name.
-        link: String,
+        link: LinkName,
         /// The link's leaf address.
         address: Ipv4Addr,
         /// Old holder's MAC.
-        old_mac: String,
+        old_mac: HwAddr,
         /// Old holder's serial, if known.
         old_serial: Option<String>,
         /// New holder's MAC.
-        new_mac: String,
+        new_mac: HwAddr,
         /// New holder's serial, if known.
         new_serial: Option<String>,
+    },
+    /// A client sent more packets than it is answered (rate-limited itself).
+    RateLimited {
+        /// Link name.
+        link: LinkName,
+        /// Client MAC.
+        mac: HwAddr,
+        /// Packets dropped on this link since the last such event.
+        suppressed: u32,
+    },
+    /// A DECLINE or RELEASE that did not come from the lease's holder (client
+    /// id, chaddr and address must all match) was ignored (rate-limited).
+    Spoofed {
+        /// Link name.
+        link: LinkName,
+        /// chaddr of the packet.
+        mac: HwAddr,
+        /// "DECLINE" or "RELEASE".
+        kind: &'static str,
+        /// The address it named.
+        address: Ipv4Addr,
+        /// How many more since the last such event on this link.
+        suppressed: u32,
     },
     /// A client whose option 60 matches no class was ignored (rate-limited).
     IgnoredClass {
         /// Link name.
-        link: String,
+        link: LinkName,
         /// Client MAC.
-        mac: String,
+        mac: HwAddr,
         /// Its option 60, if any.
         vendor_class: Option<String>,
         /// How many more were ignored since the last such event on this link.
@@ -172,20 +206,20 @@ pub enum Event {
     /// The link's address is bound to another client that is still active.
     HeldByOther {
         /// Link name.
-        link: String,
+        link: LinkName,
         /// The address.
         address: Ipv4Addr,
         /// The holder.
-        holder_mac: String,
+        holder_mac: HwAddr,
         /// The client that asked.
-        asking_mac: String,
+        asking_mac: HwAddr,
     },
     /// No address could be offered (pool exhausted or quarantined).
     NoAddress {
         /// Link name.
-        link: String,
+        link: LinkName,
         /// Client MAC.
-        mac: String,
+        mac: HwAddr,
     },
     /// A packet arrived on an interface that is not served (rate-limited).
     UnservedLink {
@@ -218,13 +252,26 @@ impl Event {
             | Event::Replaced { link, .. }
             | Event::IgnoredClass { link, .. }
             | Event::HeldByOther { link, .. }
-            | Event::NoAddress { link, .. } => Some(link),
+            | Event::NoAddress { link, .. }
+            | Event::RateLimited { link, .. }
+            | Event::Spoofed { link, .. } => Some(link),
             Event::UnservedLink { .. } | Event::Malformed { .. } => None,
         }
     }
 }
 
 impl Event {
+    /// Whether the event is a change an operator should see in the log at info
+    /// level or above (a new lease, a new address, a replaced leaf, a refusal
+    /// and its reason, rate limiting). OFFERs, renewals and INFORMs are not:
+    /// they are counted per link ([`Server::link_counters`]) and logged at debug.
+    pub fn is_state_change(&self) -> bool {
+        !matches!(
+            self,
+            Event::Offered { .. } | Event::Acked { renewal: true, .. } | Event::Informed { .. }
+        )
+    }
+
     /// A short form for a status column: what happened, without the details the
     /// row already shows (MAC, model, serial).
     pub fn summary(&self) -> String {
@@ -255,18 +302,22 @@ impl Event {
             ),
             Event::HeldByOther { holder_mac, .. } => format!("refused: held by {holder_mac}"),
             Event::NoAddress { .. } => "no free address".into(),
+            Event::RateLimited { .. } => "rate-limited".into(),
+            Event::Spoofed { kind, address, .. } => {
+                format!("ignored {kind} of {address} not from its holder")
+            }
             Event::UnservedLink { .. } => "DHCP on an unserved link".into(),
             Event::Malformed { error, .. } => format!("malformed packet: {error}"),
         }
     }
 }
 
-fn leaf(v: &Option<VendorInfo>) -> String {
-    match v {
-        Some(v) => format!(
+fn leaf(v: &Option<Arc<str>>) -> String {
+    match v.as_deref().map(VendorInfo::fields) {
+        Some((_, model, _, serial)) => format!(
             "{} serial {}",
-            v.model.as_deref().unwrap_or("unknown-model"),
-            v.serial.as_deref().unwrap_or("unknown")
+            model.unwrap_or("unknown-model"),
+            serial.unwrap_or("unknown")
         ),
         None => "no vendor class".into(),
     }
@@ -320,10 +371,39 @@ impl fmt::Display for Event {
                 mac,
                 address,
                 quarantine_secs,
+                binding_kept,
             } => write!(
                 f,
-                "{link}: DECLINE of {address} by {mac}: address in use elsewhere, \
-                 quarantined for {quarantine_secs}s"
+                "{link}: DECLINE of {address} by its holder {mac}: address in use elsewhere, \
+                 quarantined for {quarantine_secs}s{}",
+                if *binding_kept {
+                    "; the point-to-point link keeps its binding: check the link for a \
+                     second device or a duplicate address"
+                } else {
+                    ""
+                }
+            ),
+            Event::RateLimited {
+                link,
+                mac,
+                suppressed: n,
+            } => write!(
+                f,
+                "{link}: {mac} sends faster than it is answered; dropping its excess \
+                 packets{}",
+                suppressed(*n)
+            ),
+            Event::Spoofed {
+                link,
+                mac,
+                kind,
+                address,
+                suppressed: n,
+            } => write!(
+                f,
+                "{link}: ignoring {kind} of {address} from {mac}: not the lease's holder \
+                 (client id, hardware address and address must all match){}",
+                suppressed(*n)
             ),
             Event::Informed { link, mac, address } => {
                 write!(f, "{link}: INFORM from {mac} at {address} answered")
@@ -392,60 +472,321 @@ impl fmt::Display for Event {
     }
 }
 
+/// Per-link packet counters, for status: what the log no longer says per packet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LinkCounters {
+    /// OFFERs sent.
+    pub offers: u64,
+    /// ACKs for REQUESTs (new leases and renewals).
+    pub acks: u64,
+    /// Of `acks`, renewals of the client's current lease.
+    pub renewals: u64,
+    /// NAKs sent.
+    pub naks: u64,
+    /// INFORMs answered.
+    pub informs: u64,
+    /// RELEASEs and DECLINEs accepted from the holder.
+    pub releases: u64,
+    /// DECLINEs accepted from the holder.
+    pub declines: u64,
+    /// Packets dropped: no class, no address to offer, spoofed DECLINE/RELEASE,
+    /// INFORM from off the link, and the like.
+    pub dropped: u64,
+    /// Packets dropped because their client sent too many.
+    pub rate_limited: u64,
+}
+
+/// A link's leases at a glance, kept up to date on every change so status
+/// costs O(links), not O(leases).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkSummary {
+    /// Lease records on the link (bound, released or expired).
+    pub leases: usize,
+    /// Of those, bound and not expired (by the monotonic clock).
+    pub active: usize,
+    /// The lease to show for the link: the most recently granted, or the
+    /// newest record if none is bound.
+    pub latest: Option<Lease>,
+    /// Its remaining time by the monotonic clock (zero if expired or released).
+    pub latest_remaining: Duration,
+    /// OFFERs waiting for a REQUEST on the link.
+    pub pending_offers: usize,
+}
+
+/// Admits a few packets per second for one client: fixed one-second windows.
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    window: Mono,
+    count: u16,
+}
+
+impl Bucket {
+    fn allow(&mut self, now: Mono, per_sec: u16) -> bool {
+        if now.since(self.window) >= Duration::from_secs(1) || now < self.window {
+            self.window = now;
+            self.count = 0;
+        }
+        self.count = self.count.saturating_add(1);
+        self.count <= per_sec.max(1)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Offer {
     address: Ipv4Addr,
-    expires: UnixTime,
+    expires: Mono,
+    limit: Bucket,
+}
+
+/// A lease in memory: the record as last written, and its monotonic timers.
+#[derive(Debug, Clone)]
+struct Entry {
+    lease: Lease,
+    /// When the lease ends, by the monotonic clock.
+    expires: Mono,
+    /// When its holder was last heard from.
+    heard: Mono,
+    /// Counted in `LinkState::active`, with a deadline in `LinkState::expiry`.
+    active: bool,
+    /// `lease` is known to be on storage ([`Server::mark_stored`]): only then
+    /// may a renewal skip the write.
+    stored: bool,
+    limit: Bucket,
+}
+
+/// Everything the server knows about one link (served now or not: a link that
+/// goes away keeps its leases for when it comes back).
+#[derive(Debug)]
+struct LinkState {
+    name: LinkName,
+    leases: HashMap<ClientId, Entry>,
+    /// address -> holder, for every lease record.
+    by_address: HashMap<Ipv4Addr, ClientId>,
+    offers: HashMap<ClientId, Offer>,
+    /// address -> client, for pending offers.
+    offered: HashMap<Ipv4Addr, ClientId>,
+    /// Offers in creation order; all have the same hold time, so this is expiry order.
+    offer_queue: VecDeque<(Mono, ClientId)>,
+    quarantine: HashMap<Ipv4Addr, Mono>,
+    /// Lease deadlines; an entry is checked against the lease when it comes due
+    /// (a renewal moves the lease's deadline without touching the heap).
+    expiry: BinaryHeap<Reverse<(Mono, Ipv4Addr)>>,
+    active: usize,
+    /// The lease shown in status (see [`LinkSummary::latest`]).
+    latest: Option<ClientId>,
+    pool_cursor: u32,
+    counters: LinkCounters,
+    /// The vendor class last seen on the link, shared by the leases that sent
+    /// the same text (many clients of one kind on a pool link).
+    last_vendor: Option<Arc<str>>,
+}
+
+impl LinkState {
+    fn new(name: LinkName) -> LinkState {
+        LinkState {
+            name,
+            leases: HashMap::new(),
+            by_address: HashMap::new(),
+            offers: HashMap::new(),
+            offered: HashMap::new(),
+            offer_queue: VecDeque::new(),
+            quarantine: HashMap::new(),
+            expiry: BinaryHeap::new(),
+            active: 0,
+            latest: None,
+            pool_cursor: 0,
+            counters: LinkCounters::default(),
+            last_vendor: None,
+        }
+    }
+
+    /// Drops what expired: offers, quarantines, lease deadlines. O(what expired).
+    fn expire(&mut self, now: Mono, max_offers: usize) {
+        while let Some((expires, _)) = self.offer_queue.front() {
+            if *expires > now && self.offer_queue.len() <= max_offers.max(1) {
+                break;
+            }
+            let (expires, client) = self.offer_queue.pop_front().expect("front exists");
+            if self
+                .offers
+                .get(&client)
+                .is_some_and(|o| o.expires == expires)
+            {
+                self.drop_offer(&client);
+            }
+        }
+        if !self.quarantine.is_empty() {
+            self.quarantine.retain(|_, until| *until > now);
+        }
+        while let Some(Reverse((due, addr))) = self.expiry.peek().copied() {
+            if due > now {
+                break;
+            }
+            self.expiry.pop();
+            let Some(entry) = self
+                .by_address
+                .get(&addr)
+                .and_then(|c| self.leases.get_mut(c))
+            else {
+                continue;
+            };
+            if !entry.active {
+                continue;
+            }
+            if entry.expires > now {
+                // Renewed since: due again at its new deadline.
+                self.expiry.push(Reverse((entry.expires, addr)));
+            } else {
+                entry.active = false;
+                self.active -= 1;
+            }
+        }
+    }
+
+    fn drop_offer(&mut self, client: &ClientId) {
+        if let Some(o) = self.offers.remove(client) {
+            if self.offered.get(&o.address) == Some(client) {
+                self.offered.remove(&o.address);
+            }
+        }
+    }
+
+    fn deactivate(&mut self, client: &ClientId) {
+        if let Some(e) = self.leases.get_mut(client) {
+            if e.active {
+                e.active = false;
+                self.active -= 1;
+            }
+        }
+    }
+
+    /// Inserts or replaces a lease record, keeping one holder per address.
+    fn insert(&mut self, lease: Lease, expires: Mono, heard: Mono, now: Mono, stored: bool) {
+        let client = lease.client.clone();
+        let address = lease.address;
+        // One lease per address on a link: an older claim by another client goes.
+        if let Some(other) = self.by_address.get(&address).cloned() {
+            if other != client {
+                self.remove(&other);
+            }
+        }
+        let mut limit = Bucket::default();
+        let mut was_active = false;
+        if let Some(old) = self.leases.get(&client) {
+            if old.lease.address != address {
+                self.by_address.remove(&old.lease.address);
+            } else {
+                was_active = old.active;
+            }
+            limit = old.limit;
+        }
+        if !was_active {
+            self.deactivate(&client);
+        }
+        let active = lease.state == LeaseState::Bound && expires > now;
+        if active && !was_active {
+            self.active += 1;
+            self.expiry.push(Reverse((expires, address)));
+        } else if !active && was_active {
+            self.active -= 1;
+        }
+        self.by_address.insert(address, client.clone());
+        let newer = match self.latest.as_ref().and_then(|c| self.leases.get(c)) {
+            None => true,
+            Some(cur) => {
+                (lease.state == LeaseState::Bound, lease.updated)
+                    >= (cur.lease.state == LeaseState::Bound, cur.lease.updated)
+            }
+        };
+        self.leases.insert(
+            client.clone(),
+            Entry {
+                lease,
+                expires,
+                heard,
+                active,
+                stored,
+                limit,
+            },
+        );
+        if newer {
+            self.latest = Some(client);
+        }
+    }
+
+    fn remove(&mut self, client: &ClientId) -> Option<Lease> {
+        self.deactivate(client);
+        let entry = self.leases.remove(client)?;
+        if self.by_address.get(&entry.lease.address) == Some(client) {
+            self.by_address.remove(&entry.lease.address);
+        }
+        if self.latest.as_ref() == Some(client) {
+            // Only on a removal of the shown lease: O(leases of this link).
+            self.latest = self
+                .leases
+                .iter()
+                .max_by_key(|(_, e)| (e.lease.state == LeaseState::Bound, e.lease.updated))
+                .map(|(c, _)| c.clone());
+        }
+        Some(entry.lease)
+    }
 }
 
 /// Rate limiting for log events, keyed by kind and link; bounded in size.
 #[derive(Debug, Default)]
 struct RateLimit {
-    last: HashMap<(u8, String), (UnixTime, u32)>,
+    last: HashMap<(u8, u32), (Mono, u32)>,
 }
 
 impl RateLimit {
     const MAX_KEYS: usize = 4096;
 
     /// Returns `Some(suppressed)` when the event may be reported now.
-    fn allow(&mut self, kind: u8, key: String, now: UnixTime, interval: u64) -> Option<u32> {
-        if self.last.len() >= Self::MAX_KEYS && !self.last.contains_key(&(kind, key.clone())) {
-            self.last
-                .retain(|_, (t, _)| now < t.saturating_add(interval));
+    fn allow(&mut self, kind: u8, key: u32, now: Mono, interval: Duration) -> Option<u32> {
+        if self.last.len() >= Self::MAX_KEYS && !self.last.contains_key(&(kind, key)) {
+            self.last.retain(|_, (t, _)| now < t.after(interval));
             if self.last.len() >= Self::MAX_KEYS {
                 return None;
             }
         }
-        let entry = self.last.entry((kind, key)).or_insert((0, 0));
-        if entry.0 == 0 || now >= entry.0.saturating_add(interval) {
-            let n = entry.1;
-            *entry = (now, 0);
-            Some(n)
-        } else {
-            entry.1 = entry.1.saturating_add(1);
-            None
+        match self.last.get_mut(&(kind, key)) {
+            None => {
+                self.last.insert((kind, key), (now, 0));
+                Some(0)
+            }
+            Some(entry) if now >= entry.0.after(interval) => {
+                let n = entry.1;
+                *entry = (now, 0);
+                Some(n)
+            }
+            Some(entry) => {
+                entry.1 = entry.1.saturating_add(1);
+                None
+            }
         }
     }
+}
+
+/// A served link and its interned name.
+#[derive(Debug)]
+struct Served {
+    link: ServedLink,
+    name: LinkName,
 }
 
 /// The DHCP server state machine.
 #[derive(Debug)]
 pub struct Server {
     config: ServerConfig,
-    links: HashMap<u32, ServedLink>,
-    leases: HashMap<LeaseKey, Lease>,
-    /// (link, address) -> holder, for every lease record.
-    by_address: HashMap<(String, Ipv4Addr), ClientId>,
-    offers: HashMap<LeaseKey, Offer>,
-    /// (link, address) -> client, for pending offers.
-    offered: HashMap<(String, Ipv4Addr), ClientId>,
-    /// Offers in creation order; all have the same hold time, so this is expiry order.
-    offer_queue: VecDeque<(UnixTime, LeaseKey)>,
-    quarantine: HashMap<(String, Ipv4Addr), UnixTime>,
-    /// When each lease holder was last heard from (in memory only; after a
-    /// restart the lease's `updated` time stands in).
-    last_heard: HashMap<LeaseKey, UnixTime>,
-    pool_cursor: HashMap<String, u32>,
+    /// Served links by ingress interface index.
+    links: HashMap<u32, Arc<Served>>,
+    /// Per-link state by name, for served links and links that hold leases.
+    state: HashMap<LinkName, LinkState>,
+    /// The wall clock records are stamped with (see [`TrustedWall`]); set by
+    /// the first load or packet.
+    wall: Option<TrustedWall>,
+    /// Why new leases are refused (the lease file cannot be written), if so.
+    refuse_new: Option<String>,
     limits: RateLimit,
 }
 
@@ -454,6 +795,17 @@ const RL_UNSERVED: u8 = 2;
 const RL_MALFORMED: u8 = 3;
 const RL_HELD: u8 = 4;
 const RL_NOADDR: u8 = 5;
+const RL_NAK: u8 = 6;
+const RL_RATE: u8 = 7;
+const RL_SPOOF: u8 = 8;
+const RL_INFORM: u8 = 9;
+
+/// A DECLINE on a point-to-point link quarantines its address at most this
+/// long: the address is the link's, and a long quarantine is an outage.
+const P2P_DECLINE_QUARANTINE: Duration = Duration::from_secs(10);
+
+/// The minimum time between two NAK log events on one link.
+const NAK_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Server {
     /// A server with no links and no leases.
@@ -461,14 +813,9 @@ impl Server {
         Server {
             config,
             links: HashMap::new(),
-            leases: HashMap::new(),
-            by_address: HashMap::new(),
-            offers: HashMap::new(),
-            offered: HashMap::new(),
-            offer_queue: VecDeque::new(),
-            quarantine: HashMap::new(),
-            last_heard: HashMap::new(),
-            pool_cursor: HashMap::new(),
+            state: HashMap::new(),
+            wall: None,
+            refuse_new: None,
             limits: RateLimit::default(),
         }
     }
@@ -483,56 +830,222 @@ impl Server {
         self.config = config;
     }
 
+    /// Refuses new leases (with this reason, shown in status and NAKs), or
+    /// grants them again with `None`. Stored leases are still served: used when
+    /// the lease file cannot be written (read-only flash).
+    pub fn refuse_new_leases(&mut self, reason: Option<String>) {
+        self.refuse_new = reason;
+    }
+
+    /// Why new leases are refused, if they are.
+    pub fn new_leases_refused(&self) -> Option<&str> {
+        self.refuse_new.as_deref()
+    }
+
+    fn intern(&mut self, name: &str) -> LinkName {
+        match self.state.get_key_value(name) {
+            Some((k, _)) => k.clone(),
+            None => {
+                let k: LinkName = Arc::from(name);
+                self.state.insert(k.clone(), LinkState::new(k.clone()));
+                k
+            }
+        }
+    }
+
+    fn trusted_wall(&mut self, now: Now, floor: UnixTime) -> UnixTime {
+        self.wall
+            .get_or_insert_with(|| TrustedWall::new(floor, now))
+            .observe(now)
+    }
+
     /// Loads leases read from storage, e.g. at start. Later entries for the same
     /// key win; an address claimed twice on a link keeps the newest claim.
-    pub fn load_leases(&mut self, leases: impl IntoIterator<Item = Lease>) {
-        for lease in leases {
-            self.insert_lease(lease);
+    ///
+    /// Stored expiries are wall-clock times. They are turned into monotonic
+    /// deadlines against a trusted wall clock: the latest of `now.wall`, the
+    /// newest record's `updated`, and [`crate::time::NOT_BEFORE`]. A clock that
+    /// booted in 1970 or stepped back expires nothing; a clock that ran ahead
+    /// made records no longer than one lease time.
+    pub fn load_leases(&mut self, now: impl Into<Now>, leases: impl IntoIterator<Item = Lease>) {
+        let now = now.into();
+        let leases: Vec<Lease> = leases.into_iter().collect();
+        let newest = leases
+            .iter()
+            .filter(|l| l.clock_trusted)
+            .map(|l| l.updated)
+            .max()
+            .unwrap_or(0);
+        let wall = self.trusted_wall(now, newest);
+        let max_left = self.config.lease_time;
+        for mut lease in leases {
+            let name = self.intern(&lease.link);
+            lease.link = name.clone();
+            // A record stamped while the clock was wrong says nothing about
+            // when it ends: it gets a whole lease time from now.
+            let (left, quiet) = if lease.clock_trusted {
+                (
+                    Duration::from_secs(lease.expires.saturating_sub(wall)).min(max_left),
+                    Duration::from_secs(wall.saturating_sub(lease.updated)),
+                )
+            } else if lease.state == LeaseState::Bound {
+                (max_left, Duration::ZERO)
+            } else {
+                (Duration::ZERO, Duration::ZERO)
+            };
+            let st = self.state.get_mut(&name).expect("interned");
+            st.insert(
+                lease,
+                now.mono.after(left),
+                now.mono.before(quiet),
+                now.mono,
+                true,
+            );
         }
     }
 
     /// Replaces the whole served-links table. Leases and offers are kept: a link
     /// that comes back is served with the same addresses.
     pub fn set_links(&mut self, links: impl IntoIterator<Item = ServedLink>) {
-        self.links = links.into_iter().map(|l| (l.ifindex, l)).collect();
+        let mut table = HashMap::new();
+        for link in links {
+            let name = self.intern(&link.name);
+            table.insert(link.ifindex, Arc::new(Served { link, name }));
+        }
+        self.links = table;
+        self.forget_idle_links();
     }
 
     /// Adds or replaces one served link.
     pub fn add_link(&mut self, link: ServedLink) {
-        self.links.retain(|_, l| l.name != link.name);
-        self.links.insert(link.ifindex, link);
+        self.links.retain(|_, l| l.link.name != link.name);
+        let name = self.intern(&link.name);
+        self.links
+            .insert(link.ifindex, Arc::new(Served { link, name }));
     }
 
     /// Stops serving the link with this name. Its leases are kept.
     pub fn remove_link(&mut self, name: &str) {
-        self.links.retain(|_, l| l.name != name);
+        self.links.retain(|_, l| l.link.name != name);
+        self.forget_idle_links();
+    }
+
+    /// Drops the state of links that are not served and hold no lease, so
+    /// link churn does not grow memory.
+    fn forget_idle_links(&mut self) {
+        let served: std::collections::HashSet<&str> =
+            self.links.values().map(|l| &*l.name).collect();
+        self.state
+            .retain(|name, st| served.contains(&**name) || !st.leases.is_empty());
     }
 
     /// The served links.
     pub fn links(&self) -> impl Iterator<Item = &ServedLink> {
-        self.links.values()
+        self.links.values().map(|l| &l.link)
     }
 
-    /// Every lease record.
+    /// Every lease record, as last written. O(leases): for tools and tests;
+    /// status uses [`Server::link_summary`].
     pub fn leases(&self) -> impl Iterator<Item = &Lease> {
-        self.leases.values()
+        self.state
+            .values()
+            .flat_map(|st| st.leases.values().map(|e| &e.lease))
     }
 
-    /// Number of OFFERs waiting for a REQUEST.
+    /// Names of the links that hold at least one lease record. O(links).
+    pub fn lease_links(&self) -> impl Iterator<Item = &str> {
+        self.state
+            .values()
+            .filter(|st| !st.leases.is_empty())
+            .map(|st| &*st.name)
+    }
+
+    /// Number of lease records, and of those bound and not expired. O(links).
+    pub fn lease_counts(&self) -> (usize, usize) {
+        self.state
+            .values()
+            .fold((0, 0), |(n, a), st| (n + st.leases.len(), a + st.active))
+    }
+
+    /// The leases of one link at a glance. O(1) per link.
+    pub fn link_summary(&self, link: &str, now: impl Into<Now>) -> Option<LinkSummary> {
+        let now = now.into();
+        let st = self.state.get(link)?;
+        let latest = st.latest.as_ref().and_then(|c| st.leases.get(c));
+        Some(LinkSummary {
+            leases: st.leases.len(),
+            active: st.active,
+            latest: latest.map(|e| e.lease.clone()),
+            latest_remaining: latest
+                .filter(|e| e.lease.state == LeaseState::Bound)
+                .map(|e| e.expires.since(now.mono))
+                .unwrap_or_default(),
+            pending_offers: st.offers.len(),
+        })
+    }
+
+    /// Per-link packet counters, by link name.
+    pub fn link_counters(&self) -> impl Iterator<Item = (&str, &LinkCounters)> {
+        self.state.values().map(|st| (&*st.name, &st.counters))
+    }
+
+    /// How long the lease with this key has left by the monotonic clock (zero
+    /// if expired, released or unknown). What status should show, rather than
+    /// `expires` minus a wall clock that may be wrong.
+    pub fn lease_remaining(&self, key: &LeaseKey, now: impl Into<Now>) -> Duration {
+        let now = now.into();
+        self.state
+            .get(&*key.link)
+            .and_then(|st| st.leases.get(&key.client))
+            .filter(|e| e.lease.state == LeaseState::Bound)
+            .map(|e| e.expires.since(now.mono))
+            .unwrap_or_default()
+    }
+
+    /// Notes that `changes` reached stable storage: a later renewal of these
+    /// records needs no write. Called by the committer after each successful
+    /// write; O(changes). A record replaced since is left alone.
+    pub fn mark_stored(&mut self, changes: &[LeaseChange]) {
+        for c in changes {
+            if let LeaseChange::Put(l) = c {
+                if let Some(e) = self
+                    .state
+                    .get_mut(&*l.link)
+                    .and_then(|st| st.leases.get_mut(&l.client))
+                {
+                    if e.lease == *l {
+                        e.stored = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Number of OFFERs waiting for a REQUEST, on all links.
     pub fn pending_offers(&self) -> usize {
-        self.offers.len()
+        self.state.values().map(|st| st.offers.len()).sum()
+    }
+
+    /// Drops whatever expired on every link (offers, quarantines, lease
+    /// deadlines), so summaries are current while no packet arrives.
+    /// O(links + what expired).
+    pub fn tick(&mut self, now: impl Into<Now>) {
+        let now = now.into();
+        let max = self.config.max_pending_offers;
+        for st in self.state.values_mut() {
+            st.expire(now.mono, max);
+        }
     }
 
     /// Handles one packet that arrived on interface `ifindex` at time `now`.
-    pub fn handle(&mut self, now: UnixTime, ifindex: u32, bytes: &[u8]) -> Outcome {
+    pub fn handle(&mut self, now: impl Into<Now>, ifindex: u32, bytes: &[u8]) -> Outcome {
+        let now = now.into();
         let mut out = Outcome::default();
-        self.expire(now);
-        let interval = self.config.log_interval.as_secs();
-        let Some(link) = self.links.get(&ifindex).cloned() else {
-            if let Some(n) = self
-                .limits
-                .allow(RL_UNSERVED, ifindex.to_string(), now, interval)
-            {
+        let wall = self.trusted_wall(now, 0);
+        let clock_trusted = self.wall.as_ref().is_some_and(|w| w.believes(now));
+        let interval = self.config.log_interval;
+        let Some(served) = self.links.get(&ifindex).cloned() else {
+            if let Some(n) = self.limits.allow(RL_UNSERVED, ifindex, now.mono, interval) {
                 out.events.push(Event::UnservedLink {
                     ifindex,
                     suppressed: n,
@@ -540,13 +1053,15 @@ impl Server {
             }
             return out;
         };
-        let req = match packet::parse(bytes) {
+        let max_offers = self.config.max_pending_offers;
+        if let Some(st) = self.state.get_mut(&served.name) {
+            st.expire(now.mono, max_offers);
+        }
+        let mut req = match packet::parse(bytes) {
             Ok(r) => r,
             Err(e) => {
-                if let Some(n) = self
-                    .limits
-                    .allow(RL_MALFORMED, ifindex.to_string(), now, interval)
-                {
+                self.count(&served.name, |c| c.dropped += 1);
+                if let Some(n) = self.limits.allow(RL_MALFORMED, ifindex, now.mono, interval) {
                     out.events.push(Event::Malformed {
                         ifindex,
                         error: e.to_string(),
@@ -558,25 +1073,25 @@ impl Server {
         };
         // RFC 1542 §4.1.1: more than 16 relay hops is a loop or an attack; a
         // giaddr that is our own address would make us reply to ourselves.
+        let giaddr = req.msg.giaddr();
         let loop_reason = if req.msg.hops() > 16 {
             Some(format!("{} relay hops (limit 16)", req.msg.hops()))
-        } else if self
-            .links
-            .values()
-            .any(|l| l.plan.server_id() == req.msg.giaddr())
+        } else if !giaddr.is_unspecified()
+            && (giaddr.is_loopback()
+                || giaddr.is_broadcast()
+                || giaddr.is_multicast()
+                || self
+                    .links
+                    .values()
+                    .any(|l| l.link.plan.server_id() == giaddr))
         {
-            Some(format!(
-                "relay address {} is this server's own",
-                req.msg.giaddr()
-            ))
+            Some(format!("relay address {giaddr} is not a relay's"))
         } else {
             None
         };
         if let Some(error) = loop_reason {
-            if let Some(n) = self
-                .limits
-                .allow(RL_MALFORMED, ifindex.to_string(), now, interval)
-            {
+            self.count(&served.name, |c| c.dropped += 1);
+            if let Some(n) = self.limits.allow(RL_MALFORMED, ifindex, now.mono, interval) {
                 out.events.push(Event::Malformed {
                     ifindex,
                     error,
@@ -585,19 +1100,25 @@ impl Server {
             }
             return out;
         }
-        let class = req
+        if !giaddr.is_unspecified() && !self.relay_allowed(&served.link, giaddr) {
+            // A directly attached client has no business setting relay fields:
+            // reply as to a local client, and echo no option 82.
+            req.msg.set_giaddr(Ipv4Addr::UNSPECIFIED);
+            req.relay_info = None;
+        } else if giaddr.is_unspecified() {
+            // RFC 3046: option 82 comes from relays only.
+            req.relay_info = None;
+        }
+        let Some(class_index) = req
             .vendor_class
             .as_deref()
-            .and_then(|v| self.config.classes.iter().find(|c| c.matches(v)))
-            .cloned();
-        let Some(class) = class else {
-            if let Some(n) = self
-                .limits
-                .allow(RL_IGNORED, link.name.clone(), now, interval)
-            {
+            .and_then(|v| self.config.classes.iter().position(|c| c.matches(v)))
+        else {
+            self.count(&served.name, |c| c.dropped += 1);
+            if let Some(n) = self.limits.allow(RL_IGNORED, ifindex, now.mono, interval) {
                 out.events.push(Event::IgnoredClass {
-                    link: link.name.clone(),
-                    mac: req.mac.clone(),
+                    link: served.name.clone(),
+                    mac: req.mac,
                     vendor_class: req
                         .vendor_class
                         .as_deref()
@@ -607,131 +1128,168 @@ impl Server {
             }
             return out;
         };
-        let key = LeaseKey {
-            link: link.name.clone(),
-            client: req.client.clone(),
-        };
-        if self.leases.contains_key(&key) {
-            self.last_heard.insert(key.clone(), now);
+        // Per-client rate limit, before any work: a flood costs the flooder only.
+        if !self.admit(&served.name, &req.client, now.mono) {
+            let st = self
+                .state
+                .get_mut(&served.name)
+                .expect("served link has state");
+            st.counters.rate_limited += 1;
+            if let Some(n) = self.limits.allow(RL_RATE, ifindex, now.mono, interval) {
+                out.events.push(Event::RateLimited {
+                    link: served.name.clone(),
+                    mac: req.mac,
+                    suppressed: n,
+                });
+            }
+            return out;
         }
-        let ctx = Ctx {
-            now,
-            link: &link,
-            class: &class,
+        let Server {
+            config,
+            state,
+            limits,
+            refuse_new,
+            ..
+        } = self;
+        let st = state.get_mut(&served.name).expect("served link has state");
+        if let Some(e) = st.leases.get_mut(&req.client) {
+            e.heard = now.mono;
+        }
+        let mut h = Handler {
+            config,
+            limits,
+            refuse_new: refuse_new.as_deref(),
+            st,
+            link: &served.link,
+            name: &served.name,
+            class: &config.classes[class_index],
             req: &req,
-            key,
+            now,
+            wall,
+            clock_trusted,
+            out: &mut out,
         };
         match req.msg_type {
-            MessageType::Discover => self.discover(&ctx, &mut out),
-            MessageType::Request => self.request(&ctx, &mut out),
-            MessageType::Decline => self.decline(&ctx, &mut out),
-            MessageType::Release => self.release(&ctx, &mut out),
-            MessageType::Inform => self.inform(&ctx, &mut out),
+            MessageType::Discover => h.discover(),
+            MessageType::Request => h.request(),
+            MessageType::Decline => h.decline(),
+            MessageType::Release => h.release(),
+            MessageType::Inform => h.inform(),
             _ => {}
         }
         out
     }
 
-    fn expire(&mut self, now: UnixTime) {
-        while let Some((expires, _)) = self.offer_queue.front() {
-            if *expires > now && self.offer_queue.len() <= self.config.max_pending_offers {
-                break;
-            }
-            let (expires, key) = self.offer_queue.pop_front().expect("front exists");
-            if self.offers.get(&key).is_some_and(|o| o.expires == expires) {
-                self.drop_offer(&key);
-            }
+    /// Whether a packet's giaddr is honoured: when relaying is configured
+    /// ([`ServerConfig::trust_relay_agents`]), or on a pool link for a unicast
+    /// address of the link's own subnet (a relay, or a load generator acting as
+    /// one, on a shared segment). Never on a point-to-point link: its only other
+    /// host is the leaf itself.
+    fn relay_allowed(&self, link: &ServedLink, giaddr: Ipv4Addr) -> bool {
+        if self.config.trust_relay_agents {
+            return true;
         }
-        if !self.quarantine.is_empty() {
-            self.quarantine.retain(|_, until| *until > now);
+        let AddressPlan::Pool(pool) = &link.plan else {
+            return false;
+        };
+        let mask = u32::from(crate::plan::netmask(pool.prefix_len));
+        let host = u32::from(giaddr) & !mask;
+        u32::from(giaddr) & mask == u32::from(pool.router) & mask
+            && host != 0
+            && host != !mask
+            && giaddr != pool.server
+    }
+
+    fn count(&mut self, link: &LinkName, f: impl FnOnce(&mut LinkCounters)) {
+        if let Some(st) = self.state.get_mut(link) {
+            f(&mut st.counters);
         }
     }
 
-    fn drop_offer(&mut self, key: &LeaseKey) {
-        if let Some(o) = self.offers.remove(key) {
-            let slot = (key.link.clone(), o.address);
-            if self.offered.get(&slot) == Some(&key.client) {
-                self.offered.remove(&slot);
-            }
+    /// Whether this client's packet is within its rate. Clients with neither a
+    /// lease nor an offer are bounded by the per-link offer cap instead.
+    fn admit(&mut self, link: &LinkName, client: &ClientId, now: Mono) -> bool {
+        let per_sec = self.config.client_packets_per_sec;
+        let Some(st) = self.state.get_mut(link) else {
+            return true;
+        };
+        if let Some(e) = st.leases.get_mut(client) {
+            return e.limit.allow(now, per_sec);
         }
+        if let Some(o) = st.offers.get_mut(client) {
+            return o.limit.allow(now, per_sec);
+        }
+        true
+    }
+}
+
+/// Handles one admitted packet on one link.
+struct Handler<'a> {
+    config: &'a ServerConfig,
+    limits: &'a mut RateLimit,
+    refuse_new: Option<&'a str>,
+    st: &'a mut LinkState,
+    link: &'a ServedLink,
+    name: &'a LinkName,
+    class: &'a ClientClass,
+    req: &'a Request,
+    now: Now,
+    /// Trusted wall time: what records are stamped with.
+    wall: UnixTime,
+    /// Whether the system wall clock is believed (see [`Lease::clock_trusted`]).
+    clock_trusted: bool,
+    out: &'a mut Outcome,
+}
+
+impl Handler<'_> {
+    fn p2p(&self) -> bool {
+        matches!(self.link.plan, AddressPlan::PointToPoint { .. })
     }
 
-    fn insert_lease(&mut self, lease: Lease) {
-        let key = lease.key();
-        let slot = (lease.link.clone(), lease.address);
-        // One lease per address on a link: an older claim by another client goes.
-        if let Some(other) = self.by_address.get(&slot).cloned() {
-            if other != lease.client {
-                let other_key = LeaseKey {
-                    link: lease.link.clone(),
-                    client: other,
-                };
-                self.leases.remove(&other_key);
-                self.last_heard.remove(&other_key);
-            }
-        }
-        if let Some(old) = self.leases.get(&key) {
-            if old.address != lease.address {
-                self.by_address.remove(&(old.link.clone(), old.address));
-            }
-        }
-        self.by_address.insert(slot, lease.client.clone());
-        self.leases.insert(key, lease);
+    fn client(&self) -> &ClientId {
+        &self.req.client
     }
 
-    fn remove_lease(&mut self, key: &LeaseKey) -> Option<Lease> {
-        let lease = self.leases.remove(key)?;
-        let slot = (lease.link.clone(), lease.address);
-        if self.by_address.get(&slot) == Some(&key.client) {
-            self.by_address.remove(&slot);
+    fn vendor(&mut self) -> Option<Arc<str>> {
+        let text = VendorInfo::sanitize(self.req.vendor_class.as_deref()?);
+        if let Some(last) = self.st.last_vendor.as_ref().filter(|l| ***l == *text) {
+            return Some(last.clone());
         }
-        self.last_heard.remove(key);
-        Some(lease)
+        let v: Arc<str> = Arc::from(text);
+        self.st.last_vendor = Some(v.clone());
+        Some(v)
     }
 
-    fn heard(&self, key: &LeaseKey, lease: &Lease) -> UnixTime {
-        self.last_heard
-            .get(key)
-            .copied()
-            .unwrap_or(0)
-            .max(lease.updated)
-    }
-
-    /// Whether `addr` on `link` may go to the client in `ctx`, or why not.
-    fn check_address(&self, ctx: &Ctx<'_>, addr: Ipv4Addr) -> Result<(), Refusal> {
-        let link = &ctx.link.name;
-        if !ctx.link.plan.contains(addr) {
+    /// Whether `addr` may go to this client, or why not.
+    fn check_address(&self, addr: Ipv4Addr) -> Result<(), Refusal> {
+        if !self.link.plan.contains(addr) {
             return Err(Refusal::WrongLink);
         }
         if self
+            .st
             .quarantine
-            .get(&(link.clone(), addr))
-            .is_some_and(|until| *until > ctx.now)
+            .get(&addr)
+            .is_some_and(|until| *until > self.now.mono)
         {
             return Err(Refusal::Quarantined);
         }
-        if let Some(holder) = self.by_address.get(&(link.clone(), addr)) {
-            if *holder != ctx.key.client {
-                let hkey = LeaseKey {
-                    link: link.clone(),
-                    client: holder.clone(),
-                };
-                if let Some(lease) = self.leases.get(&hkey) {
-                    if lease.is_active(ctx.now) {
-                        let p2p = matches!(ctx.link.plan, AddressPlan::PointToPoint { .. });
-                        let quiet_for = ctx.now.saturating_sub(self.heard(&hkey, lease));
+        if let Some(holder) = self.st.by_address.get(&addr) {
+            if holder != self.client() {
+                if let Some(e) = self.st.leases.get(holder) {
+                    if e.active && e.expires > self.now.mono {
+                        let quiet_for = self.now.mono.since(e.heard);
                         // On a point-to-point link the address is the link's: a
                         // holder that has gone quiet was unplugged or replaced.
-                        if !(p2p && quiet_for >= self.config.replace_after.as_secs()) {
-                            return Err(Refusal::Held(lease.mac.clone()));
+                        if !(self.p2p() && quiet_for >= self.config.replace_after) {
+                            return Err(Refusal::Held(e.lease.mac));
                         }
                     }
                 }
             }
         }
-        if matches!(ctx.link.plan, AddressPlan::Pool(_)) {
-            if let Some(c) = self.offered.get(&(link.clone(), addr)) {
-                if *c != ctx.key.client {
+        if !self.p2p() {
+            if let Some(c) = self.st.offered.get(&addr) {
+                if c != self.client() {
                     return Err(Refusal::Offered);
                 }
             }
@@ -739,127 +1297,151 @@ impl Server {
         Ok(())
     }
 
-    /// Picks the address for a DISCOVER.
-    fn choose_address(&mut self, ctx: &Ctx<'_>) -> Result<Ipv4Addr, Refusal> {
-        match &ctx.link.plan {
-            AddressPlan::PointToPoint { leaf, .. } => {
-                self.check_address(ctx, *leaf)?;
-                Ok(*leaf)
-            }
-            AddressPlan::Pool(pool) => {
-                let mut candidates = Vec::with_capacity(3);
-                if let Some(o) = self.offers.get(&ctx.key) {
-                    candidates.push(o.address);
-                }
-                if let Some(l) = self.leases.get(&ctx.key) {
-                    candidates.push(l.address);
-                }
-                if let Some(r) = ctx.req.requested_ip {
-                    candidates.push(r);
-                }
-                for c in candidates {
-                    if self.check_address(ctx, c).is_ok() {
-                        return Ok(c);
-                    }
-                }
-                let first = u32::from(pool.first);
-                let size = u32::from(pool.last) - first + 1;
-                let start = self.pool_cursor.get(&ctx.link.name).copied().unwrap_or(0) % size;
-                // First pass: addresses nobody has ever held. Second: reclaim
-                // addresses whose lease expired or was released.
-                for reclaim in [false, true] {
-                    for i in 0..size {
-                        let off = (start + i) % size;
-                        let addr = Ipv4Addr::from(first + off);
-                        let slot = (ctx.link.name.clone(), addr);
-                        if !reclaim && self.by_address.contains_key(&slot) {
-                            continue;
-                        }
-                        if self.check_address(ctx, addr).is_ok() {
-                            self.pool_cursor.insert(ctx.link.name.clone(), off + 1);
-                            return Ok(addr);
-                        }
-                    }
-                }
-                // Last resort: take the address of the oldest pending offer on
-                // this link; an OFFER is not a promise.
-                let oldest = self
-                    .offer_queue
-                    .iter()
-                    .find(|(_, k)| k.link == ctx.link.name && k.client != ctx.key.client)
-                    .map(|(_, k)| k.clone());
-                if let Some(k) = oldest {
-                    let addr = self.offers.get(&k).map(|o| o.address);
-                    self.drop_offer(&k);
-                    if let Some(addr) = addr {
-                        if self.check_address(ctx, addr).is_ok() {
-                            return Ok(addr);
-                        }
-                    }
-                }
-                Err(Refusal::Exhausted)
-            }
-        }
+    /// Whether granting `addr` would be a new lease (not one already stored for
+    /// this client at this address).
+    fn is_new_binding(&self, addr: Ipv4Addr) -> bool {
+        !self
+            .st
+            .leases
+            .get(self.client())
+            .is_some_and(|e| e.lease.address == addr && e.lease.state == LeaseState::Bound)
     }
 
-    fn discover(&mut self, ctx: &Ctx<'_>, out: &mut Outcome) {
-        let addr = match self.choose_address(ctx) {
+    /// Picks the address for a DISCOVER.
+    fn choose_address(&mut self) -> Result<Ipv4Addr, Refusal> {
+        let pool = match &self.link.plan {
+            AddressPlan::PointToPoint { leaf, .. } => {
+                self.check_address(*leaf)?;
+                return Ok(*leaf);
+            }
+            AddressPlan::Pool(pool) => pool.clone(),
+        };
+        let mut candidates = Vec::with_capacity(3);
+        if let Some(o) = self.st.offers.get(self.client()) {
+            candidates.push(o.address);
+        }
+        if let Some(e) = self.st.leases.get(self.client()) {
+            candidates.push(e.lease.address);
+        }
+        if let Some(r) = self.req.requested_ip {
+            candidates.push(r);
+        }
+        for c in candidates {
+            if self.check_address(c).is_ok() {
+                return Ok(c);
+            }
+        }
+        let first = u32::from(pool.first);
+        let size = u32::from(pool.last) - first + 1;
+        let start = self.st.pool_cursor % size;
+        // First pass: addresses nobody has ever held. Second: reclaim
+        // addresses whose lease expired or was released.
+        for reclaim in [false, true] {
+            for i in 0..size {
+                let off = (start + i) % size;
+                let addr = Ipv4Addr::from(first + off);
+                if !reclaim && self.st.by_address.contains_key(&addr) {
+                    continue;
+                }
+                if self.check_address(addr).is_ok() {
+                    self.st.pool_cursor = off + 1;
+                    return Ok(addr);
+                }
+            }
+        }
+        // Last resort: take the address of the oldest pending offer on this
+        // link; an OFFER is not a promise.
+        let oldest = self
+            .st
+            .offer_queue
+            .iter()
+            .find(|(_, c)| c != self.client())
+            .map(|(_, c)| c.clone());
+        if let Some(c) = oldest {
+            let addr = self.st.offers.get(&c).map(|o| o.address);
+            self.st.drop_offer(&c);
+            if let Some(addr) = addr {
+                if self.check_address(addr).is_ok() {
+                    return Ok(addr);
+                }
+            }
+        }
+        Err(Refusal::Exhausted)
+    }
+
+    fn discover(&mut self) {
+        let addr = match self.choose_address() {
             Ok(a) => a,
             Err(r) => {
-                self.report_refusal(ctx, r, out);
+                self.report_refusal(r);
                 return;
             }
         };
-        self.drop_offer(&ctx.key);
-        let expires = ctx.now + self.config.offer_hold.as_secs();
-        self.offers.insert(
-            ctx.key.clone(),
+        if let Some(why) = self.refuse_new {
+            if self.is_new_binding(addr) {
+                self.report_refusal(Refusal::Storage(why.to_string()));
+                return;
+            }
+        }
+        let client = self.client().clone();
+        let limit = self
+            .st
+            .offers
+            .get(&client)
+            .map(|o| o.limit)
+            .unwrap_or_default();
+        self.st.drop_offer(&client);
+        let expires = self.now.mono.after(self.config.offer_hold);
+        self.st.offers.insert(
+            client.clone(),
             Offer {
                 address: addr,
                 expires,
+                limit,
             },
         );
-        self.offered
-            .insert((ctx.link.name.clone(), addr), ctx.key.client.clone());
-        self.offer_queue.push_back((expires, ctx.key.clone()));
-        // Keep the cap: evict the oldest offers first.
-        while self.offers.len() > self.config.max_pending_offers {
-            match self.offer_queue.pop_front() {
-                Some((exp, k)) => {
-                    if self.offers.get(&k).is_some_and(|o| o.expires == exp) {
-                        self.drop_offer(&k);
+        self.st.offered.insert(addr, client.clone());
+        self.st.offer_queue.push_back((expires, client));
+        // Keep this link's cap: evict its oldest offers first.
+        while self.st.offers.len() > self.config.max_pending_offers.max(1) {
+            match self.st.offer_queue.pop_front() {
+                Some((exp, c)) => {
+                    if self.st.offers.get(&c).is_some_and(|o| o.expires == exp) {
+                        self.st.drop_offer(&c);
                     }
                 }
                 None => break,
             }
         }
-        let vendor = ctx.vendor();
-        let hostname = self.hostname(ctx, &vendor);
-        let options = self.lease_options(ctx, hostname);
-        out.reply = Some(self.reply(ctx, MessageType::Offer, addr, options));
-        out.events.push(Event::Offered {
-            link: ctx.link.name.clone(),
-            mac: ctx.req.mac.clone(),
+        let vendor = self.vendor();
+        let hostname = self.hostname(&vendor);
+        let options = self.lease_options(hostname.as_deref());
+        self.out.reply = Some(self.reply(MessageType::Offer, addr, options));
+        self.st.counters.offers += 1;
+        self.out.events.push(Event::Offered {
+            link: self.name.clone(),
+            mac: self.req.mac,
             address: addr,
             vendor,
         });
     }
 
-    fn request(&mut self, ctx: &Ctx<'_>, out: &mut Outcome) {
-        let req = ctx.req;
+    fn request(&mut self) {
+        let req = self.req;
         let ciaddr = req.msg.ciaddr();
-        let server_id = ctx.link.plan.server_id();
+        let server_id = self.link.plan.server_id();
         // RFC 2131 §4.3.2: which state the client is in.
         let (wanted, state) = match (req.server_id, req.requested_ip) {
             (Some(sid), _) if sid != server_id => {
                 // SELECTING, and it chose another server: forget our offer.
-                self.drop_offer(&ctx.key);
+                let c = self.client().clone();
+                self.st.drop_offer(&c);
                 return;
             }
             (Some(_), Some(r)) => (r, "selecting"),
             (Some(_), None) if !ciaddr.is_unspecified() => (ciaddr, "selecting"),
             (Some(_), None) => {
-                self.nak(ctx, None, "REQUEST names this server but no address", out);
+                self.nak(None, "REQUEST names this server but no address");
                 return;
             }
             (None, Some(r)) if ciaddr.is_unspecified() => (r, "init-reboot"),
@@ -869,184 +1451,294 @@ impl Server {
                 return;
             }
         };
-        if !ctx.link.plan.contains(wanted) {
+        if !self.link.plan.contains(wanted) {
             let why = format!("{wanted} is not an address of this link ({state})");
-            self.nak(ctx, Some(wanted), &why, out);
+            self.nak(Some(wanted), &why);
             return;
         }
         if state == "selecting" {
             // It must be what we offered or what it already holds, or (p2p) the
             // link's address: a restart may have lost the offer.
-            let offered = self.offers.get(&ctx.key).map(|o| o.address);
-            let held = self.leases.get(&ctx.key).map(|l| l.address);
-            let p2p = matches!(ctx.link.plan, AddressPlan::PointToPoint { .. });
-            if offered != Some(wanted) && held != Some(wanted) && !p2p {
-                self.nak(ctx, Some(wanted), "not the address offered", out);
+            let offered = self.st.offers.get(self.client()).map(|o| o.address);
+            let held = self.st.leases.get(self.client()).map(|e| e.lease.address);
+            if offered != Some(wanted) && held != Some(wanted) && !self.p2p() {
+                self.nak(Some(wanted), "not the address offered");
                 return;
             }
         }
-        if let Err(r) = self.check_address(ctx, wanted) {
-            let why = match &r {
-                Refusal::Held(mac) => format!("held by {mac}"),
-                other => other.to_string(),
-            };
-            self.nak(ctx, Some(wanted), &why, out);
+        if let Err(r) = self.check_address(wanted) {
+            self.nak(Some(wanted), &r.to_string());
             return;
         }
-        self.bind(ctx, wanted, out);
+        if let Some(why) = self.refuse_new {
+            if self.is_new_binding(wanted) {
+                let why = format!("new leases refused: {why}");
+                self.nak(Some(wanted), &why);
+                return;
+            }
+        }
+        self.bind(wanted);
     }
 
-    /// Commits a lease for the client in `ctx` and queues the ACK.
-    fn bind(&mut self, ctx: &Ctx<'_>, addr: Ipv4Addr, out: &mut Outcome) {
-        let link = &ctx.link.name;
-        let vendor = ctx.vendor();
-        let previous = self.leases.get(&ctx.key).cloned();
+    /// Grants `addr` to the client and queues the ACK. A renewal that changes
+    /// nothing durable is not written: the stored record keeps the binding, and
+    /// its expiry is extended only once a quarter of the lease time has passed
+    /// since it was written (well before the client's T1), so a renewal flood
+    /// writes nothing.
+    fn bind(&mut self, addr: Ipv4Addr) {
+        let vendor = self.vendor();
+        let hostname = self.hostname(&vendor);
+        let client = self.client().clone();
+        let lease_time = self.config.lease_time;
+        let previous = self.st.leases.get(&client);
         let renewal = previous
-            .as_ref()
-            .is_some_and(|l| l.address == addr && l.is_active(ctx.now));
+            .is_some_and(|e| e.lease.address == addr && e.active && e.expires > self.now.mono);
+        let unchanged = previous.is_some_and(|e| {
+            let l = &e.lease;
+            e.stored
+                && l.address == addr
+                && l.state == LeaseState::Bound
+                && l.mac == self.req.mac
+                && l.vendor == vendor
+                && l.hostname == hostname
+                && l.clock_trusted == self.clock_trusted
+                && l.expires >= self.wall.saturating_add(lease_time.as_secs() * 3 / 4)
+        });
         // Another client's record for this address goes (a replaced leaf, or an
         // expired pool lease).
-        if let Some(holder) = self.by_address.get(&(link.clone(), addr)).cloned() {
-            if holder != ctx.key.client {
-                let hkey = LeaseKey {
-                    link: link.clone(),
-                    client: holder,
-                };
-                if let Some(old) = self.remove_lease(&hkey) {
-                    if matches!(ctx.link.plan, AddressPlan::PointToPoint { .. }) {
-                        out.events.push(Event::Replaced {
-                            link: link.clone(),
+        if let Some(holder) = self.st.by_address.get(&addr).cloned() {
+            if holder != client {
+                if let Some(old) = self.st.remove(&holder) {
+                    if self.p2p() {
+                        self.out.events.push(Event::Replaced {
+                            link: self.name.clone(),
                             address: addr,
-                            old_mac: old.mac.clone(),
+                            old_mac: old.mac,
                             old_serial: old.serial().map(str::to_string),
-                            new_mac: ctx.req.mac.clone(),
-                            new_serial: vendor.as_ref().and_then(|v| v.serial.clone()),
+                            new_mac: self.req.mac,
+                            new_serial: vendor
+                                .as_deref()
+                                .and_then(|v| VendorInfo::fields(v).3)
+                                .map(str::to_string),
                         });
                     }
-                    out.changes.push(LeaseChange::Delete(hkey));
+                    self.out.changes.push(LeaseChange::Delete(old.key()));
                 }
             }
         }
-        self.drop_offer(&ctx.key);
-        let hostname = self.hostname(ctx, &vendor);
-        let lease = Lease {
-            link: link.clone(),
-            client: ctx.key.client.clone(),
-            mac: ctx.req.mac.clone(),
-            address: addr,
-            state: LeaseState::Bound,
-            expires: ctx.now + self.config.lease_time.as_secs(),
-            updated: ctx.now,
-            vendor: vendor.clone(),
-            hostname: hostname.clone(),
-        };
-        self.insert_lease(lease.clone());
-        self.last_heard.insert(ctx.key.clone(), ctx.now);
-        out.changes.push(LeaseChange::Put(lease));
-        let options = self.lease_options(ctx, hostname);
-        out.reply = Some(self.reply(ctx, MessageType::Ack, addr, options));
-        out.events.push(Event::Acked {
-            link: link.clone(),
-            mac: ctx.req.mac.clone(),
+        self.st.drop_offer(&client);
+        let expires = self.now.mono.after(lease_time);
+        if unchanged {
+            let e = self.st.leases.get_mut(&client).expect("checked above");
+            e.expires = expires;
+            e.heard = self.now.mono;
+            if !e.active {
+                e.active = true;
+                self.st.active += 1;
+                self.st.expiry.push(Reverse((expires, addr)));
+            }
+        } else {
+            let lease = Lease {
+                link: self.name.clone(),
+                client,
+                mac: self.req.mac,
+                address: addr,
+                state: LeaseState::Bound,
+                expires: self.wall.saturating_add(lease_time.as_secs()),
+                updated: self.wall,
+                clock_trusted: self.clock_trusted,
+                vendor: vendor.clone(),
+                hostname: hostname.clone(),
+            };
+            self.st
+                .insert(lease.clone(), expires, self.now.mono, self.now.mono, false);
+            self.out.changes.push(LeaseChange::Put(lease));
+        }
+        let options = self.lease_options(hostname.as_deref());
+        self.out.reply = Some(self.reply(MessageType::Ack, addr, options));
+        self.st.counters.acks += 1;
+        if renewal {
+            self.st.counters.renewals += 1;
+        }
+        self.out.events.push(Event::Acked {
+            link: self.name.clone(),
+            mac: self.req.mac,
             address: addr,
             vendor,
             renewal,
         });
     }
 
-    fn decline(&mut self, ctx: &Ctx<'_>, out: &mut Outcome) {
-        if ctx
+    /// The lease this DECLINE or RELEASE is about, if it comes from its holder:
+    /// client id (the key), chaddr and address must all match the binding.
+    fn sent_by_holder(&mut self, kind: &'static str, addr: Ipv4Addr) -> bool {
+        let ok = self.st.leases.get(self.client()).is_some_and(|e| {
+            e.lease.address == addr
+                && e.lease.mac == self.req.mac
+                && e.lease.state == LeaseState::Bound
+        });
+        if !ok {
+            self.st.counters.dropped += 1;
+            if let Some(n) = self.limits.allow(
+                RL_SPOOF,
+                self.link.ifindex,
+                self.now.mono,
+                self.config.log_interval,
+            ) {
+                self.out.events.push(Event::Spoofed {
+                    link: self.name.clone(),
+                    mac: self.req.mac,
+                    kind,
+                    address: addr,
+                    suppressed: n,
+                });
+            }
+        }
+        ok
+    }
+
+    fn decline(&mut self) {
+        if self
             .req
             .server_id
-            .is_some_and(|s| s != ctx.link.plan.server_id())
+            .is_some_and(|s| s != self.link.plan.server_id())
         {
             return;
         }
-        let Some(addr) = ctx.req.requested_ip else {
+        let Some(addr) = self.req.requested_ip else {
             return;
         };
-        let ours = self.leases.get(&ctx.key).is_some_and(|l| l.address == addr)
-            || self.offers.get(&ctx.key).is_some_and(|o| o.address == addr);
-        if !ours {
+        // Only a bound holder can decline: a DECLINE of a merely offered address
+        // would let anyone starve a pool.
+        if !self.sent_by_holder("DECLINE", addr) {
             return;
         }
-        self.drop_offer(&ctx.key);
-        if self.remove_lease(&ctx.key).is_some() {
-            out.changes.push(LeaseChange::Delete(ctx.key.clone()));
+        let client = self.client().clone();
+        self.st.drop_offer(&client);
+        let p2p = self.p2p();
+        let quarantine = if p2p {
+            self.config.decline_quarantine.min(P2P_DECLINE_QUARANTINE)
+        } else {
+            self.config.decline_quarantine
+        };
+        if p2p {
+            // The address is the link's: keep the binding, only stop serving it
+            // for a moment (the holder stays the holder).
+            self.st.deactivate(&client);
+        } else if let Some(old) = self.st.remove(&client) {
+            self.out.changes.push(LeaseChange::Delete(old.key()));
         }
-        let secs = self.config.decline_quarantine.as_secs();
-        self.quarantine
-            .insert((ctx.link.name.clone(), addr), ctx.now + secs);
-        out.events.push(Event::Declined {
-            link: ctx.link.name.clone(),
-            mac: ctx.req.mac.clone(),
+        self.st
+            .quarantine
+            .insert(addr, self.now.mono.after(quarantine));
+        self.st.counters.declines += 1;
+        self.out.events.push(Event::Declined {
+            link: self.name.clone(),
+            mac: self.req.mac,
             address: addr,
-            quarantine_secs: secs,
+            quarantine_secs: quarantine.as_secs(),
+            binding_kept: p2p,
         });
     }
 
-    fn release(&mut self, ctx: &Ctx<'_>, out: &mut Outcome) {
-        if ctx
+    fn release(&mut self) {
+        if self
             .req
             .server_id
-            .is_some_and(|s| s != ctx.link.plan.server_id())
+            .is_some_and(|s| s != self.link.plan.server_id())
         {
             return;
         }
-        let addr = ctx.req.msg.ciaddr();
-        let Some(lease) = self.leases.get(&ctx.key) else {
-            return;
-        };
-        if lease.address != addr || lease.state == LeaseState::Released {
+        let addr = self.req.msg.ciaddr();
+        if !self.sent_by_holder("RELEASE", addr) {
             return;
         }
-        let mut lease = lease.clone();
+        let client = self.client().clone();
+        let Some(e) = self.st.leases.get(&client) else {
+            return;
+        };
+        let mut lease = e.lease.clone();
+        let heard = e.heard;
         lease.state = LeaseState::Released;
-        lease.expires = ctx.now;
-        lease.updated = ctx.now;
-        self.insert_lease(lease.clone());
-        out.changes.push(LeaseChange::Put(lease));
-        out.events.push(Event::Released {
-            link: ctx.link.name.clone(),
-            mac: ctx.req.mac.clone(),
+        lease.expires = self.wall;
+        lease.updated = self.wall;
+        lease.clock_trusted = self.clock_trusted;
+        self.st
+            .insert(lease.clone(), self.now.mono, heard, self.now.mono, false);
+        self.out.changes.push(LeaseChange::Put(lease));
+        self.st.counters.releases += 1;
+        self.out.events.push(Event::Released {
+            link: self.name.clone(),
+            mac: self.req.mac,
             address: addr,
         });
     }
 
-    fn inform(&mut self, ctx: &Ctx<'_>, out: &mut Outcome) {
-        let ciaddr = ctx.req.msg.ciaddr();
-        if ciaddr.is_unspecified() {
+    fn inform(&mut self) {
+        let ciaddr = self.req.msg.ciaddr();
+        // Only for an address on the ingress link (RFC 2131 §4.3.5: the client
+        // is already configured there); never the spine's own.
+        let plan = &self.link.plan;
+        let mask = u32::from(plan.netmask());
+        let host = u32::from(ciaddr) & !mask;
+        let on_link = !ciaddr.is_unspecified()
+            && ciaddr != plan.server_id()
+            && u32::from(ciaddr) & mask == u32::from(plan.router()) & mask
+            // On a /30 or wider, not the network or broadcast address.
+            && (mask >= 0xffff_fffe || (host != 0 && host != !mask));
+        if !on_link {
+            self.st.counters.dropped += 1;
+            if !ciaddr.is_unspecified() {
+                if let Some(n) = self.limits.allow(
+                    RL_INFORM,
+                    self.link.ifindex,
+                    self.now.mono,
+                    self.config.log_interval,
+                ) {
+                    self.out.events.push(Event::Naked {
+                        link: self.name.clone(),
+                        mac: self.req.mac,
+                        requested: Some(ciaddr),
+                        reason: format!(
+                            "INFORM from {ciaddr}, which is not on this link{}",
+                            suppressed(n)
+                        ),
+                    });
+                }
+            }
             return;
         }
-        let vendor = ctx.vendor();
-        let hostname = self.hostname(ctx, &vendor);
+        let vendor = self.vendor();
+        let hostname = self.hostname(&vendor);
         // RFC 2131 §3.4: no lease time and no yiaddr in the ACK to an INFORM.
-        let mut options = self.lease_options(ctx, hostname);
+        let mut options = self.lease_options(hostname.as_deref());
         options.retain(|o| {
             !matches!(
                 o,
                 DhcpOption::AddressLeaseTime(_) | DhcpOption::Renewal(_) | DhcpOption::Rebinding(_)
             )
         });
-        out.reply = Some(self.reply(ctx, MessageType::Ack, Ipv4Addr::UNSPECIFIED, options));
-        out.events.push(Event::Informed {
-            link: ctx.link.name.clone(),
-            mac: ctx.req.mac.clone(),
+        self.out.reply = Some(self.reply(MessageType::Ack, Ipv4Addr::UNSPECIFIED, options));
+        self.st.counters.informs += 1;
+        self.out.events.push(Event::Informed {
+            link: self.name.clone(),
+            mac: self.req.mac,
             address: ciaddr,
         });
     }
 
-    fn nak(&mut self, ctx: &Ctx<'_>, requested: Option<Ipv4Addr>, why: &str, out: &mut Outcome) {
-        self.drop_offer(&ctx.key);
-        let giaddr = ctx.req.msg.giaddr();
+    fn nak(&mut self, requested: Option<Ipv4Addr>, why: &str) {
+        let client = self.client().clone();
+        self.st.drop_offer(&client);
+        let giaddr = self.req.msg.giaddr();
         // RFC 2131 §4.1: a NAK without giaddr is broadcast; through a relay, the
         // broadcast bit asks the relay to broadcast it.
-        let mut req = ctx.req.clone();
+        let mut req = self.req.clone();
         if !giaddr.is_unspecified() {
             let flags = req.msg.flags().set_broadcast();
             req.msg.set_flags(flags);
         }
-        let server_id = ctx.link.plan.server_id();
+        let server_id = self.link.plan.server_id();
         let payload = packet::encode_reply(
             &req,
             MessageType::Nak,
@@ -1054,9 +1746,9 @@ impl Server {
             Ipv4Addr::UNSPECIFIED,
             vec![DhcpOption::Message(why.to_string())],
         );
-        out.reply = Some(Reply {
+        self.out.reply = Some(Reply {
             kind: MessageType::Nak,
-            ifindex: ctx.link.ifindex,
+            ifindex: self.link.ifindex,
             source: server_id,
             destination: if giaddr.is_unspecified() {
                 Destination::Broadcast
@@ -1065,67 +1757,90 @@ impl Server {
             },
             payload,
         });
-        out.events.push(Event::Naked {
-            link: ctx.link.name.clone(),
-            mac: ctx.req.mac.clone(),
-            requested,
-            reason: why.to_string(),
-        });
+        self.st.counters.naks += 1;
+        if let Some(n) =
+            self.limits
+                .allow(RL_NAK, self.link.ifindex, self.now.mono, NAK_LOG_INTERVAL)
+        {
+            self.out.events.push(Event::Naked {
+                link: self.name.clone(),
+                mac: self.req.mac,
+                requested,
+                reason: format!("{why}{}", suppressed(n)),
+            });
+        }
     }
 
-    fn report_refusal(&mut self, ctx: &Ctx<'_>, r: Refusal, out: &mut Outcome) {
-        let interval = self.config.log_interval.as_secs();
-        let link = ctx.link.name.clone();
+    fn report_refusal(&mut self, r: Refusal) {
+        self.st.counters.dropped += 1;
+        let interval = self.config.log_interval;
+        let ifindex = self.link.ifindex;
         match r {
             Refusal::Held(holder) => {
                 if self
                     .limits
-                    .allow(RL_HELD, link.clone(), ctx.now, interval)
+                    .allow(RL_HELD, ifindex, self.now.mono, interval)
                     .is_some()
                 {
-                    let address = match &ctx.link.plan {
+                    let address = match &self.link.plan {
                         AddressPlan::PointToPoint { leaf, .. } => *leaf,
                         AddressPlan::Pool(_) => {
-                            ctx.req.requested_ip.unwrap_or(Ipv4Addr::UNSPECIFIED)
+                            self.req.requested_ip.unwrap_or(Ipv4Addr::UNSPECIFIED)
                         }
                     };
-                    out.events.push(Event::HeldByOther {
-                        link,
+                    self.out.events.push(Event::HeldByOther {
+                        link: self.name.clone(),
                         address,
                         holder_mac: holder,
-                        asking_mac: ctx.req.mac.clone(),
+                        asking_mac: self.req.mac,
+                    });
+                }
+            }
+            Refusal::Storage(why) => {
+                if let Some(n) = self
+                    .limits
+                    .allow(RL_NOADDR, ifindex, self.now.mono, interval)
+                {
+                    self.out.events.push(Event::Naked {
+                        link: self.name.clone(),
+                        mac: self.req.mac,
+                        requested: None,
+                        reason: format!("no new lease offered: {why}{}", suppressed(n)),
                     });
                 }
             }
             _ => {
                 if self
                     .limits
-                    .allow(RL_NOADDR, link.clone(), ctx.now, interval)
+                    .allow(RL_NOADDR, ifindex, self.now.mono, interval)
                     .is_some()
                 {
-                    out.events.push(Event::NoAddress {
-                        link,
-                        mac: ctx.req.mac.clone(),
+                    self.out.events.push(Event::NoAddress {
+                        link: self.name.clone(),
+                        mac: self.req.mac,
                     });
                 }
             }
         }
     }
 
-    fn hostname(&self, ctx: &Ctx<'_>, vendor: &Option<VendorInfo>) -> Option<String> {
-        ctx.class.hostname.as_ref().and_then(|t| {
-            t.render(HostnameVars {
-                link: &ctx.link.name,
-                serial: vendor.as_ref().and_then(|v| v.serial.as_deref()),
-                model: vendor.as_ref().and_then(|v| v.model.as_deref()),
-                mac: &ctx.req.mac,
+    fn hostname(&self, vendor: &Option<Arc<str>>) -> Option<Arc<str>> {
+        let fields = vendor.as_deref().map(VendorInfo::fields);
+        let template = self.class.hostname.as_ref()?;
+        let mac = self.req.mac.to_string();
+        template
+            .render(HostnameVars {
+                link: &self.link.name,
+                serial: fields.and_then(|f| f.3),
+                model: fields.and_then(|f| f.1),
+                mac: &mac,
             })
-        })
+            .map(Arc::from)
     }
 
-    fn lease_options(&self, ctx: &Ctx<'_>, hostname: Option<String>) -> Vec<DhcpOption> {
-        let plan = &ctx.link.plan;
-        let class = ctx.class;
+    fn lease_options(&self, hostname: Option<&str>) -> Vec<DhcpOption> {
+        let plan = &self.link.plan;
+        let class = self.class;
         let secs = u32::try_from(self.config.lease_time.as_secs()).unwrap_or(u32::MAX);
         let mut o = vec![
             DhcpOption::AddressLeaseTime(secs),
@@ -1144,29 +1859,25 @@ impl Server {
             o.push(DhcpOption::NtpServers(class.ntp_servers.clone()));
         }
         if let Some(h) = hostname {
-            o.push(DhcpOption::Hostname(h));
+            o.push(DhcpOption::Hostname(h.to_string()));
         }
-        if let Some(url) = &class.bootfile_url {
-            o.push(DhcpOption::BootfileName(url.as_bytes().to_vec()));
+        if let Some(url) = class.bootfile_for(plan.router()) {
+            o.push(DhcpOption::BootfileName(url.into_bytes()));
         }
         o
     }
 
-    fn reply(
-        &self,
-        ctx: &Ctx<'_>,
-        kind: MessageType,
-        yiaddr: Ipv4Addr,
-        options: Vec<DhcpOption>,
-    ) -> Reply {
-        let server_id = ctx.link.plan.server_id();
-        let payload = packet::encode_reply(ctx.req, kind, server_id, yiaddr, options);
-        let q = &ctx.req.msg;
+    fn reply(&self, kind: MessageType, yiaddr: Ipv4Addr, options: Vec<DhcpOption>) -> Reply {
+        let server_id = self.link.plan.server_id();
+        let payload = packet::encode_reply(self.req, kind, server_id, yiaddr, options);
+        let q = &self.req.msg;
         let destination = if !q.giaddr().is_unspecified() {
             Destination::Relay(q.giaddr())
         } else if !q.ciaddr().is_unspecified() {
             Destination::Unicast(q.ciaddr())
-        } else if q.flags().broadcast() || yiaddr.is_unspecified() {
+        } else if q.flags().broadcast() || yiaddr.is_unspecified() || self.p2p() {
+            // On a point-to-point link there is one neighbour: broadcast costs
+            // nothing and needs no neighbour entry.
             Destination::Broadcast
         } else {
             Destination::Hardware {
@@ -1176,7 +1887,7 @@ impl Server {
         };
         Reply {
             kind,
-            ifindex: ctx.link.ifindex,
+            ifindex: self.link.ifindex,
             source: server_id,
             destination,
             payload,
@@ -1192,24 +1903,11 @@ enum Refusal {
     #[error("address quarantined after a DECLINE")]
     Quarantined,
     #[error("held by {0}")]
-    Held(String),
+    Held(HwAddr),
     #[error("offered to another client")]
     Offered,
     #[error("pool exhausted")]
     Exhausted,
-}
-
-/// What one packet is about.
-struct Ctx<'a> {
-    now: UnixTime,
-    link: &'a ServedLink,
-    class: &'a ClientClass,
-    req: &'a Request,
-    key: LeaseKey,
-}
-
-impl Ctx<'_> {
-    fn vendor(&self) -> Option<VendorInfo> {
-        self.req.vendor_class.as_deref().map(VendorInfo::parse)
-    }
+    #[error("{0}")]
+    Storage(String),
 }

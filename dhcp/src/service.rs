@@ -2,8 +2,8 @@
 //!
 //! Two threads of control, and why:
 //! - the receive loop (a tokio task) decodes, runs [`Server::handle`] under a
-//!   mutex, and sends replies that change no lease (OFFERs, NAKs, INFORM ACKs)
-//!   at once;
+//!   mutex, and sends replies that change no lease (OFFERs, NAKs, INFORM ACKs,
+//!   renewals that need no write) at once;
 //! - the committer (a plain thread, because fsync blocks) takes every reply that
 //!   carries lease changes. It drains all jobs waiting in its channel, appends
 //!   their changes in one write, fdatasyncs once, and only then sends their
@@ -17,31 +17,45 @@
 //! file catches up when space returns. The failure is logged once, and the
 //! recovery once.
 
-use crate::lease::{LeaseChange, LeaseKey, LeaseState};
+use crate::lease::{LeaseChange, LeaseKey};
 use crate::server::{Event, Reply, Server};
 use crate::socket::DhcpSocket;
 use crate::store::LeaseStore;
+use crate::time::Clock;
 use dhcproto::v4::MessageType;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Jobs waiting for the committer, at most. Beyond, packets are dropped
+/// before the core sees them.
+pub const MAX_QUEUED: usize = 4096;
+
 /// Receives every [`Event`] once it is final (ACKs after their lease is stored).
 pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
 
-/// An event sink that logs each event with `tracing`.
+/// An event sink that logs each event with `tracing`: state changes at info or
+/// warn, per-packet events (OFFERs, renewals, INFORMs) at debug only; they are
+/// counted per link instead ([`Server::link_counters`]).
 pub fn log_events() -> EventSink {
-    Arc::new(|e: &Event| match e {
-        // Rate-limited in the core, and what an operator needs to see when a
-        // leaf is not answered.
-        Event::Malformed { .. } | Event::UnservedLink { .. } => tracing::info!("{e}"),
-        Event::Naked { .. } | Event::Declined { .. } | Event::HeldByOther { .. } => {
-            tracing::warn!("{e}")
+    Arc::new(|e: &Event| {
+        if !e.is_state_change() {
+            tracing::debug!("{e}");
+            return;
         }
-        Event::NoAddress { .. } => tracing::warn!("{e}"),
-        _ => tracing::info!("{e}"),
+        match e {
+            Event::Naked { .. }
+            | Event::Declined { .. }
+            | Event::HeldByOther { .. }
+            | Event::NoAddress { .. }
+            | Event::Replaced { .. }
+            | Event::Spoofed { .. }
+            | Event::RateLimited { .. } => tracing::warn!("{e}"),
+            _ => tracing::info!("{e}"),
+        }
     })
 }
 
@@ -64,8 +78,9 @@ enum Job {
 
 /// Handle to the committer thread.
 pub struct Committer {
-    tx: Option<mpsc::Sender<Job>>,
+    tx: Option<mpsc::SyncSender<Job>>,
     thread: Option<JoinHandle<LeaseStore>>,
+    queued: Arc<AtomicUsize>,
 }
 
 /// Counters of the committer, for status and benchmarks.
@@ -81,26 +96,45 @@ pub struct CommitStats {
     pub failing: Option<String>,
 }
 
+/// Counters of the receive loop, for status and benchmarks.
+#[derive(Debug, Default)]
+pub struct ServiceStats {
+    /// Packets dropped before the core because the committer queue was full.
+    pub overload_drops: AtomicU64,
+    /// Wall-clock steps seen (the wall clock moved against the monotonic one).
+    pub clock_steps: AtomicU64,
+}
+
 impl Committer {
     /// Starts the committer thread with the store and the socket for ACKs.
     pub fn spawn(
         store: LeaseStore,
+        server: Arc<Mutex<Server>>,
         socket: Arc<DhcpSocket>,
         sink: EventSink,
         stats: Arc<Mutex<CommitStats>>,
     ) -> Committer {
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::sync_channel::<Job>(MAX_QUEUED);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let q = queued.clone();
         let thread = std::thread::Builder::new()
             .name("lease-commit".into())
-            .spawn(move || commit_loop(store, rx, socket, sink, stats))
+            .spawn(move || commit_loop(store, server, rx, q, socket, sink, stats))
             .expect("spawning the lease committer thread");
         Committer {
             tx: Some(tx),
             thread: Some(thread),
+            queued,
         }
     }
 
+    /// Whether the queue has room for another job.
+    fn has_room(&self) -> bool {
+        self.queued.load(Ordering::Relaxed) < MAX_QUEUED
+    }
+
     fn submit(&self, job: Job) {
+        self.queued.fetch_add(1, Ordering::Relaxed);
         if let Some(tx) = &self.tx {
             // The thread only stops when we drop the sender, so this cannot fail
             // while `self` lives, short of the thread panicking.
@@ -137,7 +171,9 @@ const MAX_BATCH: usize = 4096;
 
 fn commit_loop(
     mut store: LeaseStore,
+    server: Arc<Mutex<Server>>,
     rx: mpsc::Receiver<Job>,
+    queued: Arc<AtomicUsize>,
     socket: Arc<DhcpSocket>,
     sink: EventSink,
     stats: Arc<Mutex<CommitStats>>,
@@ -175,6 +211,7 @@ fn commit_loop(
                 Err(_) => break,
             }
         }
+        queued.fetch_sub(jobs.len(), Ordering::Relaxed);
         let mut changes: Vec<LeaseChange> = backlog.drain().map(|(_, c)| c).collect();
         let mut flushes = Vec::new();
         let mut pending = Vec::new();
@@ -192,6 +229,26 @@ fn commit_loop(
             }
         }
         let result = store.commit(&changes);
+        if result.is_ok() && !changes.is_empty() {
+            server
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .mark_stored(&changes);
+        }
+        if result.is_ok() && store.needs_compaction() {
+            // The server holds every lease (the store only their keys): copy
+            // them under the lock, write without it.
+            let leases: Vec<crate::Lease> = server
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .leases()
+                .cloned()
+                .collect();
+            // A failed compaction leaves the journal as it was: still correct.
+            if let Err(e) = store.compact(leases.iter()) {
+                tracing::warn!("lease file compaction failed, keeping the journal: {e}");
+            }
+        }
         {
             let mut s = stats.lock().unwrap_or_else(|p| p.into_inner());
             match &result {
@@ -227,7 +284,9 @@ fn commit_loop(
                 }
             }
             Err(e) => {
-                if !failing {
+                if !failing && store.read_only().is_some() {
+                    failing = true;
+                } else if !failing {
                     failing = true;
                     tracing::error!(
                         "{e}{}; withholding ACKs for new leases until it can be written \
@@ -241,9 +300,7 @@ fn commit_loop(
                 for (c, reply, events) in pending {
                     let already_stored = reply.as_ref().is_some_and(|r| r.kind == MessageType::Ack)
                         && c.iter().all(|ch| match ch {
-                            LeaseChange::Put(l) => store.get(&l.key()).is_some_and(|s| {
-                                s.address == l.address && s.state == LeaseState::Bound
-                            }),
+                            LeaseChange::Put(l) => store.holds(&l.key(), l.address),
                             LeaseChange::Delete(_) => false,
                         });
                     if already_stored {
@@ -282,6 +339,7 @@ pub struct Service {
     committer: Committer,
     sink: EventSink,
     stats: Arc<Mutex<CommitStats>>,
+    service_stats: Arc<ServiceStats>,
 }
 
 impl Service {
@@ -295,14 +353,26 @@ impl Service {
     ) -> Service {
         let socket = Arc::new(socket);
         let stats = Arc::new(Mutex::new(CommitStats::default()));
-        let committer = Committer::spawn(store, socket.clone(), sink.clone(), stats.clone());
+        let committer = Committer::spawn(
+            store,
+            server.clone(),
+            socket.clone(),
+            sink.clone(),
+            stats.clone(),
+        );
         Service {
             server,
             socket,
             committer,
             sink,
             stats,
+            service_stats: Arc::default(),
         }
+    }
+
+    /// Receive-loop counters (overload drops, clock steps), shared.
+    pub fn service_stats(&self) -> Arc<ServiceStats> {
+        self.service_stats.clone()
     }
 
     /// The shared core, to change the served links or read leases.
@@ -321,6 +391,7 @@ impl Service {
         tokio::pin!(shutdown);
         let mut buf = vec![0u8; 4096];
         let mut recv_errors = 0u64;
+        let mut clock = Clock::new();
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -335,7 +406,27 @@ impl Service {
                             continue;
                         }
                     };
-                    let now = unix_now();
+                    if !self.committer.has_room() {
+                        // Dropped before the core: it holds no change that is
+                        // not queued. The client retries.
+                        let n = self.service_stats.overload_drops.fetch_add(1, Ordering::Relaxed) + 1;
+                        if n.is_power_of_two() {
+                            tracing::warn!(
+                                "lease writes are behind ({MAX_QUEUED} queued): dropped {n} \
+                                 packet(s) so far; clients will retry"
+                            );
+                        }
+                        continue;
+                    }
+                    let (now, step) = clock.read();
+                    if let Some(step) = step {
+                        self.service_stats.clock_steps.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            "the wall clock stepped by {}s; lease timers run on the monotonic \
+                             clock and are not affected",
+                            step.secs
+                        );
+                    }
                     let outcome = self
                         .server
                         .lock()

@@ -4,8 +4,14 @@
 //! comes from `IP_PKTINFO`, and every reply is sent with `ipi_ifindex` set to the
 //! link's interface (never 0: with unnumbered links one source address sits on
 //! many interfaces, and the routing table would pick the wrong one). New links
-//! need no rebind. Replies to clients without an address are unicast after an ARP
-//! entry is installed for them (as dnsmasq does), falling back to broadcast.
+//! need no rebind.
+//!
+//! Replies to a client without an address ([`Destination::Hardware`], pool
+//! links only: the core broadcasts on point-to-point links) go to its chaddr
+//! through a packet socket (`AF_PACKET`, as ISC dhcpd and Kea do), with the IPv4
+//! and UDP headers built here. **The kernel's neighbour table is never written**
+//! from a packet: a wrong entry would cut the spine's own traffic to a live
+//! leaf. Without `CAP_NET_RAW` the reply is broadcast instead.
 
 use crate::server::{Destination, Reply};
 use nix::sys::socket::{
@@ -77,6 +83,8 @@ pub struct Received {
 #[derive(Debug)]
 pub struct DhcpSocket {
     inner: tokio::net::UdpSocket,
+    /// For replies to a hardware address; `None` without `CAP_NET_RAW`.
+    packet: Option<std::os::fd::OwnedFd>,
 }
 
 impl DhcpSocket {
@@ -109,7 +117,10 @@ impl DhcpSocket {
             op: "register with the runtime",
             source: e,
         })?;
-        Ok(DhcpSocket { inner })
+        Ok(DhcpSocket {
+            inner,
+            packet: open_packet_socket().ok(),
+        })
     }
 
     /// The bound address.
@@ -158,11 +169,11 @@ impl DhcpSocket {
             Destination::Unicast(a) => (*a, CLIENT_PORT),
             Destination::Broadcast => (Ipv4Addr::BROADCAST, CLIENT_PORT),
             Destination::Hardware { address, chaddr } => {
-                match self.set_arp(reply.ifindex, *address, chaddr) {
-                    Ok(()) => (*address, CLIENT_PORT),
+                match self.send_to_hardware(reply, *address, chaddr) {
+                    Ok(()) => return Ok(()),
                     Err(e) => {
                         tracing::debug!(
-                            "no ARP entry for {address} on ifindex {}: {e}; broadcasting",
+                            "no unicast to {address} on ifindex {}: {e}; broadcasting",
                             reply.ifindex
                         );
                         (Ipv4Addr::BROADCAST, CLIENT_PORT)
@@ -211,56 +222,138 @@ impl DhcpSocket {
         ))
     }
 
-    /// Installs a neighbour entry so a unicast reaches a client that has no
-    /// address yet (RFC 2131 §4.1). Ethernet only.
-    fn set_arp(&self, ifindex: u32, address: Ipv4Addr, chaddr: &[u8]) -> io::Result<()> {
-        if chaddr.len() != 6 {
+    /// Sends the reply as one Ethernet frame to `chaddr` through the packet
+    /// socket: IPv4 from the reply's source to `address`, UDP 67 to 68.
+    fn send_to_hardware(&self, reply: &Reply, address: Ipv4Addr, chaddr: &[u8]) -> io::Result<()> {
+        let Some(fd) = &self.packet else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "no packet socket (needs CAP_NET_RAW)",
+            ));
+        };
+        if chaddr.len() != 6 || chaddr.iter().all(|b| *b == 0) || chaddr[0] & 1 == 1 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "not an Ethernet hardware address",
+                "not an Ethernet unicast hardware address",
             ));
         }
-        let mut name_buf = [0 as libc::c_char; libc::IF_NAMESIZE];
-        // SAFETY: the buffer is IF_NAMESIZE bytes, as if_indextoname requires.
-        let name = unsafe { libc::if_indextoname(ifindex, name_buf.as_mut_ptr()) };
-        if name.is_null() {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: arpreq is plain old data; all-zero is a valid value.
-        let mut req: libc::arpreq = unsafe { std::mem::zeroed() };
-        let pa = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: 0,
-            sin_addr: libc::in_addr {
-                s_addr: u32::from(address).to_be(),
-            },
-            sin_zero: [0; 8],
-        };
-        // SAFETY: sockaddr_in fits in sockaddr (both 16 bytes).
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                &pa as *const libc::sockaddr_in as *const u8,
-                &mut req.arp_pa as *mut libc::sockaddr as *mut u8,
-                std::mem::size_of::<libc::sockaddr_in>(),
-            );
-        }
-        req.arp_ha.sa_family = libc::ARPHRD_ETHER;
-        for (dst, src) in req.arp_ha.sa_data.iter_mut().zip(chaddr) {
-            *dst = *src as libc::c_char;
-        }
-        req.arp_flags = libc::ATF_COM;
-        req.arp_dev = name_buf;
-        // SAFETY: SIOCSARP takes a pointer to an arpreq, which lives for the call.
+        let frame = ipv4_udp(
+            reply.source,
+            address,
+            SERVER_PORT,
+            CLIENT_PORT,
+            &reply.payload,
+        );
+        // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = (libc::ETH_P_IP as u16).to_be();
+        sll.sll_ifindex = reply.ifindex as i32;
+        sll.sll_halen = 6;
+        sll.sll_addr[..6].copy_from_slice(chaddr);
+        // SAFETY: the buffer and the address live for the call; the length is
+        // the size of the sockaddr_ll passed.
         let rc = unsafe {
-            libc::ioctl(
-                self.inner.as_raw_fd(),
-                libc::SIOCSARP as _,
-                &req as *const libc::arpreq,
+            libc::sendto(
+                fd.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                libc::MSG_DONTWAIT,
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
             )
         };
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(())
+    }
+}
+
+/// A packet socket for sending only: protocol 0, so it receives nothing.
+fn open_packet_socket() -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// The Internet checksum (RFC 1071) of `data`, folded, continuing from `sum`.
+fn checksum(mut sum: u32, data: &[u8]) -> u16 {
+    let mut chunks = data.chunks_exact(2);
+    for c in &mut chunks {
+        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    if let [last] = chunks.remainder() {
+        sum += u32::from(*last) << 8;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An IPv4 packet carrying one UDP datagram (header construction only).
+fn ipv4_udp(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let udp_len = 8 + payload.len();
+    let total = 20 + udp_len;
+    let mut p = Vec::with_capacity(total);
+    p.extend_from_slice(&[0x45, 0x10]); // IPv4, 20-byte header; TOS low delay
+    p.extend_from_slice(&(total as u16).to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0, 0]); // id, flags, fragment offset
+    p.extend_from_slice(&[64, 17, 0, 0]); // TTL, UDP, checksum (below)
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    let ip_sum = checksum(0, &p[..20]);
+    p[10..12].copy_from_slice(&ip_sum.to_be_bytes());
+    p.extend_from_slice(&sport.to_be_bytes());
+    p.extend_from_slice(&dport.to_be_bytes());
+    p.extend_from_slice(&(udp_len as u16).to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(payload);
+    // UDP checksum over the pseudo-header, header and payload.
+    let mut pseudo = 0u32;
+    for w in [src.octets(), dst.octets()] {
+        pseudo += u32::from(u16::from_be_bytes([w[0], w[1]]));
+        pseudo += u32::from(u16::from_be_bytes([w[2], w[3]]));
+    }
+    pseudo += 17 + udp_len as u32;
+    let mut udp_sum = checksum(pseudo, &p[20..]);
+    if udp_sum == 0 {
+        udp_sum = 0xffff;
+    }
+    p[26..28].copy_from_slice(&udp_sum.to_be_bytes());
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_headers_have_valid_checksums() {
+        let p = ipv4_udp(
+            Ipv4Addr::new(10, 0, 7, 1),
+            Ipv4Addr::new(10, 0, 7, 2),
+            67,
+            68,
+            b"hello, leaf",
+        );
+        assert_eq!(p.len(), 20 + 8 + 11);
+        assert_eq!(checksum(0, &p[..20]), 0, "IPv4 header sums to zero");
+        let mut pseudo = 0u32;
+        pseudo += 0x0a00 + 0x0701 + 0x0a00 + 0x0702 + 17 + (8 + 11);
+        assert_eq!(checksum(pseudo, &p[20..]), 0, "UDP sums to zero");
+        assert_eq!(&p[20..24], &[0, 67, 0, 68]);
     }
 }

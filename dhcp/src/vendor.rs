@@ -27,23 +27,40 @@ impl VendorInfo {
     /// Parses an option 60 payload. Fields after the first are taken as model,
     /// hardware revision and serial, whatever the vendor; empty ones are `None`.
     pub fn parse(raw: &[u8]) -> VendorInfo {
-        let class: String = String::from_utf8_lossy(raw)
-            .chars()
-            .filter(|c| !c.is_control())
-            .collect();
-        let mut fields = class.split(';').skip(1).map(|f| {
-            let f = f.trim();
-            (!f.is_empty()).then(|| f.to_string())
-        });
-        let model = fields.next().flatten();
-        let hw_rev = fields.next().flatten();
-        let serial = fields.next().flatten();
+        let class = Self::sanitize(raw);
+        let (_, model, hw_rev, serial) = Self::fields(&class);
+        let (model, hw_rev, serial) = (
+            model.map(str::to_string),
+            hw_rev.map(str::to_string),
+            serial.map(str::to_string),
+        );
         VendorInfo {
             class,
             model,
             hw_rev,
             serial,
         }
+    }
+
+    /// The option 60 text with control characters removed and bytes that are not
+    /// UTF-8 replaced: safe to store, log and show.
+    pub fn sanitize(raw: &[u8]) -> String {
+        String::from_utf8_lossy(raw)
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect()
+    }
+
+    /// Splits sanitized option 60 text into (vendor, model, hardware revision,
+    /// serial), without allocating; empty fields are `None`.
+    pub fn fields(class: &str) -> (&str, Option<&str>, Option<&str>, Option<&str>) {
+        let mut it = class.split(';');
+        let vendor = it.next().unwrap_or("");
+        let mut next = || it.next().map(str::trim).filter(|f| !f.is_empty());
+        let model = next();
+        let hw_rev = next();
+        let serial = next();
+        (vendor, model, hw_rev, serial)
     }
 }
 

@@ -2,6 +2,7 @@
 //! from a checked site and the two agent binaries, and written all or nothing.
 
 use crate::elf::{self, Arch, ElfError};
+use crate::payload::Payload;
 use crate::render::{self, *};
 use crate::site::Site;
 use sha2::{Digest, Sha256};
@@ -78,9 +79,13 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Bundle
 
 /// Lowercase hex SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
-    let digest = Sha256::digest(data);
-    let mut s = String::with_capacity(64);
-    for b in digest.iter() {
+    hex(&Sha256::digest(data))
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(2 * bytes.len());
+    for b in bytes {
         let _ = write!(s, "{b:02x}");
     }
     s
@@ -89,7 +94,15 @@ pub fn sha256_hex(data: &[u8]) -> String {
 /// Builds the bundle: renders every file, checks the agent config with the
 /// agent's parser and both binaries with [`elf::check_static`], and adds
 /// `SHA256SUMS` over all other files (`sha256sum -c` format).
-pub fn build(site: &Site, binaries: &Binaries, version: &str) -> Result<Bundle, BundleError> {
+///
+/// `payload` must have been loaded for this `site` ([`Payload::load`]): its
+/// configs go to `ztps/configs/`.
+pub fn build(
+    site: &Site,
+    binaries: &Binaries,
+    payload: &Payload,
+    version: &str,
+) -> Result<Bundle, BundleError> {
     for (bytes, arch, path) in [
         (&binaries.i686, Arch::I686, AGENT_BIN_PATH),
         (&binaries.x86_64, Arch::X86_64, AGENT_BIN64_PATH),
@@ -120,11 +133,19 @@ pub fn build(site: &Site, binaries: &Binaries, version: &str) -> Result<Bundle, 
             mode: 0o755,
         },
         text(AGENT_CONFIG_PATH, agent_config),
-        text(DOMAIN_XML_PATH, render::libvirt_domain(site, version)),
         text(STARTUP_CONFIG_PATH, render::startup_config(site, version)),
         text(SNIPPET_PATH, render::startup_config_snippet(site, version)),
-        text(INSTALL_PATH, render::install_txt(site, version)),
+        text(INSTALL_PATH, render::install_txt(site, payload, version)),
     ];
+    if let Some(v) = site.vm_setup() {
+        files.push(text(
+            DOMAIN_XML_PATH,
+            render::libvirt_domain(site, v, version),
+        ));
+    }
+    for c in &payload.configs {
+        files.push(text(&render::leaf_config_path(&c.name), c.text.clone()));
+    }
     if let Some(b) = render::boot_config(site) {
         files.push(text(BOOT_CONFIG_PATH, b));
     }

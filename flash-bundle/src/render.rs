@@ -6,10 +6,13 @@
 //! Paths on the switch are fixed: the bundle unpacks at the root of flash
 //! (`/mnt/flash`, `flash:` in EOS), the agent and its config live in `ztps/`.
 
-use crate::site::{Graphics, Site, UuidSource, BRIDGE_NAME, TAP_NAME};
+use crate::payload::Payload;
+use crate::site::{Graphics, Mode, Site, UuidSource, VmSetup, BRIDGE_NAME, CONFIGS_DIR, TAP_NAME};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
-use ztps_config::{defaults, format_duration, ClassSection, DhcpSection, LinkPool};
+use ztps_config::{
+    defaults, format_duration, ClassSection, DhcpSection, LeafName, LinkPool, ZtpConfig,
+};
 
 /// Where the bundle unpacks on the switch.
 pub const FLASH: &str = "/mnt/flash";
@@ -128,28 +131,38 @@ pub fn agent_config(site: &Site, version: &str) -> String {
     ));
     line(&format!("url = {}", toml_str(site.eapi.url())));
     line("");
-    line("[bridge]");
-    line(&format!(
-        "# Linux bridge of the ZTPServer VM's NIC (tap {TAP_NAME}). `ztps-agent boot` creates it"
-    ));
-    line("# and gives it this address, which is the VM's default gateway.");
-    line(&format!("name = {}", toml_str(BRIDGE_NAME)));
-    line(&format!("address = {}", toml_str(&site.bridge.to_string())));
-    line("");
-    line("[vm]");
-    line(&format!(
-        "# `virtual-machine {}` in the startup-config; `boot` restarts it once br0 is up.",
-        site.vm.name
-    ));
-    line(&format!("name = {}", toml_str(&site.vm.name)));
-    line("");
-    line("[dhcp]");
-    line("# Option 67 for leaves in ZTP (option 60 starting with \"Arista\"): the ZTPServer bootstrap.");
-    line(&format!(
-        "bootfile_url = {}",
-        toml_str(&site.vm.bootstrap_url)
-    ));
+    match &site.mode {
+        Mode::Vm(v) => {
+            line("[bridge]");
+            line(&format!(
+                "# Linux bridge of the ZTPServer VM's NIC (tap {TAP_NAME}). `ztps-agent boot` creates it"
+            ));
+            line("# and gives it this address, which is the VM's default gateway.");
+            line(&format!("name = {}", toml_str(BRIDGE_NAME)));
+            line(&format!("address = {}", toml_str(&v.bridge.to_string())));
+            line("");
+            line("[vm]");
+            line(&format!(
+                "# `virtual-machine {}` in the startup-config; `boot` restarts it once br0 is up.",
+                v.vm.name
+            ));
+            line(&format!("name = {}", toml_str(&v.vm.name)));
+            line("");
+            line("[dhcp]");
+            line("# Option 67 for leaves in ZTP (option 60 starting with \"Arista\"): the ZTPServer bootstrap.");
+            line(&format!("bootfile_url = {}", toml_str(&v.vm.bootstrap_url)));
+        }
+        Mode::SpineServed => {
+            line("[dhcp]");
+            line("# Option 67 for leaves in ZTP (option 60 starting with \"Arista\") is");
+            line("# http://<the spine's address on the leaf's link>/ztp/bootstrap ([ztp] below).");
+        }
+    }
     dhcp_keys(&site.dhcp, &mut line);
+    if site.mode == Mode::SpineServed {
+        line("");
+        ztp_keys(&site.ztp, &mut line);
+    }
     line("");
     line("[log]");
     line(&format!(
@@ -278,6 +291,56 @@ fn dhcp_keys(d: &DhcpSection, line: &mut dyn FnMut(&str)) {
     }
 }
 
+/// `[ztp]` of a spine that serves ZTP itself, with its leaves and image.
+fn ztp_keys(z: &ZtpConfig, line: &mut dyn FnMut(&str)) {
+    // Destructured so that a key added to the schema fails to compile here.
+    let ZtpConfig {
+        serve,
+        port,
+        configs,
+        leaf,
+        image,
+        max_image_downloads,
+    } = z;
+    line("[ztp]");
+    line("# The spine serves each leaf its startup-config over the leaf's own link.");
+    line(&format!("serve = {serve}"));
+    if *port != defaults::ZTP_PORT {
+        line("# TCP port on the spine's link addresses (the default control-plane ACL admits 80).");
+        line(&format!("port = {port}"));
+    }
+    line("# <name>.cfg for every [[ztp.leaf]], shipped in the bundle.");
+    line(&format!(
+        "configs = {}",
+        toml_str(&configs.to_string_lossy())
+    ));
+    if *max_image_downloads != defaults::MAX_IMAGE_DOWNLOADS {
+        line(&format!("max_image_downloads = {max_image_downloads}"));
+    }
+    if let Some(im) = image {
+        line("");
+        line("# Leaves not on this EOS version are upgraded first, then get their config.");
+        line("[ztp.image]");
+        line(&format!("file = {}", toml_str(&im.file.to_string_lossy())));
+        line(&format!("version = {}", toml_str(&im.version)));
+    }
+    if !leaf.is_empty() {
+        line("");
+        line("# Which leaf is cabled to which port of this spine.");
+    }
+    for (i, l) in leaf.iter().enumerate() {
+        if i > 0 {
+            line("");
+        }
+        line("[[ztp.leaf]]");
+        line(&format!("interface = {}", toml_str(&l.interface)));
+        line(&format!("name = {}", toml_str(&l.name)));
+        if let Some(serial) = &l.serial {
+            line(&format!("serial = {}", toml_str(serial)));
+        }
+    }
+}
+
 /// Options 6, 15, 42 and 12, those that are set.
 fn options(
     dns_servers: &[Ipv4Addr],
@@ -309,8 +372,8 @@ fn options(
 /// machine type (libvirt picks its default) and PCI addresses (libvirt assigns
 /// them). The disk and NIC are virtio: the VM's OS needs virtio drivers, which
 /// every current Linux has.
-pub fn libvirt_domain(site: &Site, version: &str) -> String {
-    let vm = &site.vm;
+pub fn libvirt_domain(site: &Site, setup: &VmSetup, version: &str) -> String {
+    let vm = &setup.vm;
     let uuid_note = match vm.uuid_source {
         UuidSource::Given => "uuid: vm.uuid of the site".to_string(),
         UuidSource::Derived => format!(
@@ -334,7 +397,7 @@ pub fn libvirt_domain(site: &Site, version: &str) -> String {
     let _ = writeln!(
         o,
         "     Its NIC is the tap {TAP_NAME} on bridge {BRIDGE_NAME} ({}), its default gateway.",
-        site.bridge
+        setup.bridge
     );
     let _ = writeln!(o, "     {} -->", xml_comment(&uuid_note));
     o.push_str("<domain type='kvm'>\n");
@@ -401,27 +464,31 @@ fn ztps_blocks(site: &Site) -> String {
     let _ = writeln!(o, "   {}", site.eapi.eos_protocol());
     let _ = writeln!(o, "   no shutdown");
     let _ = writeln!(o, "!");
-    let _ = writeln!(o, "interface Loopback2");
-    let _ = writeln!(
-        o,
-        "   description ztps: ZTPServer reachability, advertise into the fabric"
-    );
-    let _ = writeln!(o, "   ip address {}", site.spine.loopback2);
-    let _ = writeln!(o, "!");
+    if let Some(v) = site.vm_setup() {
+        let _ = writeln!(o, "interface Loopback2");
+        let _ = writeln!(
+            o,
+            "   description ztps: ZTPServer reachability, advertise into the fabric"
+        );
+        let _ = writeln!(o, "   ip address {}", v.loopback2);
+        let _ = writeln!(o, "!");
+    }
     let _ = writeln!(o, "daemon ztps");
     let _ = writeln!(o, "   exec {agent} daemon --config {config}");
     let _ = writeln!(o, "   no shutdown");
     let _ = writeln!(o, "!");
-    let _ = writeln!(o, "event-handler ztps");
-    let _ = writeln!(o, "   trigger on-boot");
-    let _ = writeln!(o, "   action bash {agent} boot --config {config}");
-    let _ = writeln!(o, "   delay {EVENT_HANDLER_DELAY_S}");
-    let _ = writeln!(o, "   asynchronous");
-    let _ = writeln!(o, "!");
-    let _ = writeln!(o, "virtual-machine {}", site.vm.name);
-    let _ = writeln!(o, "   config-file flash:/{DOMAIN_XML_PATH}");
-    let _ = writeln!(o, "   enable");
-    let _ = writeln!(o, "!");
+    if let Some(v) = site.vm_setup() {
+        let _ = writeln!(o, "event-handler ztps");
+        let _ = writeln!(o, "   trigger on-boot");
+        let _ = writeln!(o, "   action bash {agent} boot --config {config}");
+        let _ = writeln!(o, "   delay {EVENT_HANDLER_DELAY_S}");
+        let _ = writeln!(o, "   asynchronous");
+        let _ = writeln!(o, "!");
+        let _ = writeln!(o, "virtual-machine {}", v.vm.name);
+        let _ = writeln!(o, "   config-file flash:/{DOMAIN_XML_PATH}");
+        let _ = writeln!(o, "   enable");
+        let _ = writeln!(o, "!");
+    }
     o
 }
 
@@ -440,12 +507,24 @@ pub fn startup_config(site: &Site, version: &str) -> String {
          !    the other address), or `ip address unnumbered Loopback0` with a [[dhcp.link]] pool;\n\
          !  - the uplinks and the routing protocol (BGP) of the fabric;\n",
     );
-    let _ = writeln!(
-        o,
-        "!  - advertise Loopback2 ({}) and the ZTPServer subnet {} into it;",
-        site.spine.loopback2,
-        site.bridge.network()
-    );
+    match site.vm_setup() {
+        Some(v) => {
+            let _ = writeln!(
+                o,
+                "!  - advertise Loopback2 ({}) and the ZTPServer subnet {} into it;",
+                v.loopback2,
+                v.bridge.network()
+            );
+        }
+        None if site.ztp.port != defaults::ZTP_PORT => {
+            let _ = writeln!(
+                o,
+                "!  - a control-plane ACL that admits TCP {} from the leaf links;",
+                site.ztp.port
+            );
+        }
+        None => {}
+    }
     o.push_str("!  - users, AAA and management access.\n!\n");
     let _ = writeln!(o, "hostname {}", site.spine.hostname);
     o.push_str("!\nip routing\n!\n");
@@ -465,9 +544,15 @@ pub fn startup_config_snippet(site: &Site, version: &str) -> String {
     );
     o.push_str(
         "! Merge: copy flash:startup-config.snippet running-config, then write memory.\n\
-         ! Never copy it onto startup-config: that would replace the whole configuration.\n\
-         ! Also needed, not here: ip routing, and Loopback2 advertised into the fabric.\n!\n",
+         ! Never copy it onto startup-config: that would replace the whole configuration.\n",
     );
+    if site.vm_setup().is_some() {
+        o.push_str(
+            "! Also needed, not here: ip routing, and Loopback2 advertised into the fabric.\n!\n",
+        );
+    } else {
+        o.push_str("! Also needed, not here: ip routing.\n!\n");
+    }
     o.push_str(&ztps_blocks(site));
     o
 }
@@ -480,13 +565,18 @@ pub fn boot_config(site: &Site) -> Option<String> {
     }
 }
 
-/// `INSTALL.txt`: copy, merge, reboot, check; specific to this site.
-pub fn install_txt(site: &Site, version: &str) -> String {
+/// The path of a leaf's config in the bundle, relative to flash.
+pub fn leaf_config_path(name: &LeafName) -> String {
+    format!("{CONFIGS_DIR}/{name}.cfg")
+}
+
+/// `INSTALL.txt`: copy, merge, reboot, check; specific to this site and its mode.
+pub fn install_txt(site: &Site, payload: &Payload, version: &str) -> String {
     let tarball = crate::tarball_name(version);
     let host = &site.spine.hostname;
     let agent = on_flash(AGENT_BIN_PATH);
     let config = on_flash(AGENT_CONFIG_PATH);
-    let vm = &site.vm;
+    let setup = site.vm_setup();
     let boot_cfg = boot_config(site).is_some();
     let mut o = String::new();
     let mut line = |s: &str| {
@@ -500,6 +590,18 @@ pub fn install_txt(site: &Site, version: &str) -> String {
     line(&title);
     line(&"=".repeat(title.len()));
     line("");
+    match setup {
+        Some(_) => {
+            line("Mode: ZTPServer VM (ztp.serve = false). The agent answers the leaves' DHCP and");
+            line("points them at the ZTPServer VM on this spine, which serves their configs.");
+        }
+        None => {
+            line("Mode: spine-served (ztp.serve = true). The agent answers the leaves' DHCP and");
+            line("serves each leaf its startup-config itself, over the leaf's own link: no VM,");
+            line("no br0, no Loopback2, no on-boot event handler.");
+        }
+    }
+    line("");
     line("The bundle unpacks at the root of flash (/mnt/flash in bash, flash: in the CLI).");
     line("");
     line(&format!(
@@ -509,10 +611,25 @@ pub fn install_txt(site: &Site, version: &str) -> String {
         "  {AGENT_BIN64_PATH:<24} the agent, static x86_64, for EOS64 images"
     ));
     line(&format!("  {AGENT_CONFIG_PATH:<24} the agent's config"));
-    line(&format!(
-        "  {DOMAIN_XML_PATH:<24} libvirt domain of the ZTPServer VM {:?}",
-        vm.name
-    ));
+    if let Some(v) = setup {
+        line(&format!(
+            "  {DOMAIN_XML_PATH:<24} libvirt domain of the ZTPServer VM {:?}",
+            v.vm.name
+        ));
+    }
+    for c in &payload.configs {
+        let leaf = site
+            .ztp
+            .leaf
+            .iter()
+            .find(|l| l.name == c.name)
+            .map_or(String::new(), |l| format!(" on {}", l.interface));
+        line(&format!(
+            "  {:<24} startup-config of leaf {}{leaf}",
+            leaf_config_path(&c.name),
+            c.name
+        ));
+    }
     line(&format!(
         "  {STARTUP_CONFIG_PATH:<24} complete startup-config for a new first spine"
     ));
@@ -534,25 +651,56 @@ pub fn install_txt(site: &Site, version: &str) -> String {
     line("");
     line("1. Files you supply");
     line("");
-    line(&format!(
-        "   - The ZTPServer VM disk image, format {}, at",
-        vm.disk_format.as_str()
-    ));
-    line(&format!("       {}", vm.disk));
-    line(&format!(
-        "     In the VM: the NIC with MAC {} has a static address in",
-        vm.mac
-    ));
-    line(&format!(
-        "     {} (not {}, the spine's br0) and default",
-        site.bridge.network(),
-        site.bridge.addr()
-    ));
-    line(&format!(
-        "     gateway {}; ZTPServer answers",
-        site.bridge.addr()
-    ));
-    line(&format!("       {}", vm.bootstrap_url));
+    if let Some(v) = setup {
+        let vm = &v.vm;
+        line(&format!(
+            "   - The ZTPServer VM disk image, format {}, at",
+            vm.disk_format.as_str()
+        ));
+        line(&format!("       {}", vm.disk));
+        line(&format!(
+            "     In the VM: the NIC with MAC {} has a static address in",
+            vm.mac
+        ));
+        line(&format!(
+            "     {} (not {}, the spine's br0) and default",
+            v.bridge.network(),
+            v.bridge.addr()
+        ));
+        line(&format!(
+            "     gateway {}; ZTPServer answers",
+            v.bridge.addr()
+        ));
+        line(&format!("       {}", vm.bootstrap_url));
+    }
+    if let Some(image) = &site.ztp.image {
+        line(&format!(
+            "   - The EOS image for the leaves (version {}), at",
+            image.version
+        ));
+        line(&format!("       {}", image.file.display()));
+        match &payload.image {
+            Some(local) => {
+                let name = local
+                    .path
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                line(&format!(
+                    "     {} bytes, SHA-256 {}",
+                    local.size, local.sha256
+                ));
+                line(&format!(
+                    "     (checked by `cargo xtask dist`: copy {name} there and run"
+                ));
+                line(&format!("     `sha256sum {}`).", image.file.display()));
+            }
+            None => {
+                line("     (not checked by `cargo xtask dist`: set bundle.image to a local copy");
+                line("     to have its checksum here). Leaves not on this version download it");
+                line("     from the spine and upgrade before they get their config.");
+            }
+        }
+    }
     if let Some(image) = &site.spine.eos_image {
         line(&format!("   - The EOS image {FLASH}/{image}"));
         if boot_cfg {
@@ -560,6 +708,9 @@ pub fn install_txt(site: &Site, version: &str) -> String {
         } else {
             line("     (no boot-config is shipped: `boot system flash:` selects it).");
         }
+    }
+    if setup.is_none() && site.ztp.image.is_none() && site.spine.eos_image.is_none() {
+        line("   None: every file the spine needs is in the bundle.");
     }
     line("");
     line("2. Copy the bundle to the spine");
@@ -596,10 +747,17 @@ pub fn install_txt(site: &Site, version: &str) -> String {
     line(&format!(
         "   sums are checked run `mv {AGENT_BIN64_PATH} {AGENT_BIN_PATH}` in {FLASH}, or"
     ));
-    line(&format!(
-        "   point the daemon and event-handler lines at {}.",
-        on_flash(AGENT_BIN64_PATH)
-    ));
+    if setup.is_some() {
+        line(&format!(
+            "   point the daemon and event-handler lines at {}.",
+            on_flash(AGENT_BIN64_PATH)
+        ));
+    } else {
+        line(&format!(
+            "   point the daemon line at {}.",
+            on_flash(AGENT_BIN64_PATH)
+        ));
+    }
     line("");
     line("3. Configuration");
     line("");
@@ -613,8 +771,19 @@ pub fn install_txt(site: &Site, version: &str) -> String {
     ));
     line(&format!("     {host}# write memory"));
     line("   (or paste the lines of the snippet under `configure`). Never copy the snippet");
-    line("   onto startup-config: that replaces the whole configuration. Also make sure of");
-    line("   `ip routing`, and advertise Loopback2 and the ZTPServer subnet into the fabric.");
+    if setup.is_some() {
+        line("   onto startup-config: that replaces the whole configuration. Also make sure of");
+        line("   `ip routing`, and advertise Loopback2 and the ZTPServer subnet into the fabric.");
+    } else {
+        line("   onto startup-config: that replaces the whole configuration. Also make sure of");
+        line("   `ip routing`.");
+        if site.ztp.port != defaults::ZTP_PORT {
+            line(&format!(
+                "   The default control-plane ACL drops TCP {}: admit it from the leaf links.",
+                site.ztp.port
+            ));
+        }
+    }
     line("   Releases that reject `exec` under `daemon ztps` take the older form:");
     line("     daemon ztps");
     line(&format!("        command {agent} daemon --config {config}"));
@@ -622,44 +791,71 @@ pub fn install_txt(site: &Site, version: &str) -> String {
     line("4. Reboot");
     line("");
     line(&format!("     {host}# reload"));
-    line(&format!(
-        "   About {EVENT_HANDLER_DELAY_S} s after boot, event-handler ztps runs `ztps-agent boot`: it waits"
-    ));
-    line(&format!(
-        "   for eAPI, gives {BRIDGE_NAME} the address {}, turns on IPv4",
-        site.bridge
-    ));
-    line("   forwarding and restarts the VM. daemon ztps serves DHCP to the leaves on");
-    line("   the leaf-facing links.");
+    match setup {
+        Some(v) => {
+            line(&format!(
+                "   About {EVENT_HANDLER_DELAY_S} s after boot, event-handler ztps runs `ztps-agent boot`: it waits"
+            ));
+            line(&format!(
+                "   for eAPI, gives {BRIDGE_NAME} the address {}, turns on IPv4",
+                v.bridge
+            ));
+            line("   forwarding and restarts the VM. daemon ztps serves DHCP to the leaves on");
+            line("   the leaf-facing links.");
+        }
+        None => {
+            line("   daemon ztps serves DHCP to the leaves on the leaf-facing links, and each");
+            line(&format!(
+                "   leaf's config over HTTP (port {}) on the spine's address on its link.",
+                site.ztp.port
+            ));
+        }
+    }
     line("");
     line("5. Check that it worked");
     line("");
     line(&format!("     {host}# show logging | include {LOG_TAG}"));
-    line("       boot and daemon log each step: bridge up, forwarding on, VM restarted,");
-    line("       links served, leases given");
+    match setup {
+        Some(_) => {
+            line("       boot and daemon log each step: bridge up, forwarding on, VM restarted,");
+            line("       links served, leases given");
+        }
+        None => {
+            line("       the daemon logs each step: links served, leases given, configs sent,");
+            line("       leaves provisioned");
+        }
+    }
     line(&format!("     {host}# bash {agent} status"));
     line("       each leaf-facing link: served or why not, and each leaf's address");
-    line(&format!("     {host}# show virtual-machine"));
-    line(&format!("       {} is shown running", vm.name));
+    if setup.is_none() {
+        line("       and ZTP stage (provisioned once LLDP shows the leaf's name on its port)");
+    }
+    if let Some(v) = setup {
+        line(&format!("     {host}# show virtual-machine"));
+        line(&format!("       {} is shown running", v.vm.name));
+    }
     line(&format!("     {host}# bash {agent} check-config {config}"));
     line("       the config is valid");
-    if vm.bootstrap_url.starts_with("http") {
-        let insecure = if vm.bootstrap_url.starts_with("https://") {
-            "-k "
+    if let Some(v) = setup {
+        let vm = &v.vm;
+        if vm.bootstrap_url.starts_with("http") {
+            let insecure = if vm.bootstrap_url.starts_with("https://") {
+                "-k "
+            } else {
+                ""
+            };
+            line(&format!(
+                "     {host}# bash curl -sS {insecure}-o /dev/null -w '%{{http_code}}\\n' {}",
+                vm.bootstrap_url
+            ));
+            line("       200: the spine reaches the ZTPServer over br0");
         } else {
-            ""
-        };
-        line(&format!(
-            "     {host}# bash curl -sS {insecure}-o /dev/null -w '%{{http_code}}\\n' {}",
-            vm.bootstrap_url
-        ));
-        line("       200: the spine reaches the ZTPServer over br0");
-    } else {
-        line(&format!(
-            "     {host}# bash curl -sS -o /dev/null {}",
-            vm.bootstrap_url
-        ));
-        line("       no error: the spine reaches the ZTPServer over br0");
+            line(&format!(
+                "     {host}# bash curl -sS -o /dev/null {}",
+                vm.bootstrap_url
+            ));
+            line("       no error: the spine reaches the ZTPServer over br0");
+        }
     }
     if site.spine.fullrecover {
         line("");

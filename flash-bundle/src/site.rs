@@ -15,9 +15,10 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 use ztps_config::defaults::{EAPI_HTTP_LOCAL_URL, EAPI_URL as EAPI_UNIX_URL};
 use ztps_config::locate::Locator;
-use ztps_config::{BootfileUrl, DhcpSection, EmbeddedSections, Issues, VmName};
+use ztps_config::{BootfileUrl, DhcpSection, EmbeddedSections, Issues, VmName, ZtpConfig, ZtpLeaf};
 
 /// An IPv4 address with a prefix length (the config crate's type).
 pub use ztps_config::Ipv4Cidr as Cidr;
@@ -34,20 +35,31 @@ pub const TAP_NAME: &str = "vnet0";
 struct RawSite {
     name: String,
     spine: RawSpine,
-    vm: RawVm,
-    bridge: RawBridge,
+    vm: Option<RawVm>,
+    bridge: Option<RawBridge>,
     #[serde(default)]
     eapi: RawEapi,
     /// Checked by [`EmbeddedSections::parse`].
     #[serde(default, rename = "dhcp")]
     _dhcp: Option<IgnoredAny>,
+    /// Checked by [`EmbeddedSections::parse`]; only `serve` is read here.
+    ztp: Option<toml::Table>,
+    #[serde(default)]
+    bundle: RawBundle,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBundle {
+    configs: Option<String>,
+    image: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSpine {
     hostname: String,
-    loopback2: String,
+    loopback2: Option<String>,
     #[serde(default)]
     eos_image: Option<String>,
     #[serde(default)]
@@ -128,23 +140,61 @@ pub struct Site {
     pub name: String,
     /// The first spine.
     pub spine: Spine,
-    /// The ZTPServer VM.
-    pub vm: Vm,
-    /// Address of [`BRIDGE_NAME`] on the spine: the VM's default gateway.
-    pub bridge: Cidr,
+    /// Who serves the leaves' bootstrap: the spine itself, or a VM on it.
+    pub mode: Mode,
     /// How the agent reaches eAPI.
     pub eapi: EapiTransport,
     /// `[dhcp]`, passed to the agent config as it is (checked by the agent's schema).
     pub dhcp: DhcpSection,
+    /// `[ztp]`, passed to the agent config as it is; `serve` matches [`Site::mode`].
+    pub ztp: ZtpConfig,
+    /// `[bundle]`: files on the build machine that go into the bundle.
+    pub sources: Sources,
 }
+
+/// How leaves are provisioned (DESIGN.md, "Two ways to provision a leaf").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// `ztp.serve = true`: the agent serves each leaf its config over the link.
+    /// No VM, no `br0`, no Loopback2, no on-boot event handler.
+    SpineServed,
+    /// A ZTPServer VM on the spine, on `br0`, reached through Loopback2.
+    Vm(Box<VmSetup>),
+}
+
+/// What VM mode needs: the VM, its bridge and the spine's Loopback2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmSetup {
+    /// The ZTPServer VM.
+    pub vm: Vm,
+    /// Address of [`BRIDGE_NAME`] on the spine: the VM's default gateway.
+    pub bridge: Cidr,
+    /// Address of `interface Loopback2` (`spine.loopback2`), advertised into the fabric.
+    pub loopback2: Cidr,
+}
+
+/// `[bundle]`: paths on the build machine, as written in the site (relative
+/// ones are relative to the site file's directory).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sources {
+    /// `bundle.configs`: the directory holding `<name>.cfg` for every `[[ztp.leaf]]`;
+    /// they are shipped as `ztps/configs/<name>.cfg`.
+    pub configs: Option<PathBuf>,
+    /// `bundle.image`: a local copy of `ztp.image.file`, checked (and its
+    /// SHA-256 put in INSTALL.txt); not copied into the bundle.
+    pub image: Option<PathBuf>,
+}
+
+/// Where the bundle puts the leaves' configs, relative to flash.
+pub const CONFIGS_DIR: &str = "ztps/configs";
+/// Where a shipped site expects the EOS image for the leaves, relative to flash.
+pub const IMAGES_DIR: &str = "ztps/images";
 
 /// `[spine]`: the switch the bundle is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spine {
     /// EOS hostname in the full startup-config.
     pub hostname: String,
-    /// Address of `interface Loopback2`, advertised into the fabric.
-    pub loopback2: Cidr,
     /// EOS image file name on flash (e.g. `EOS-4.32.2F.swi`), if the site names one.
     pub eos_image: Option<String>,
     /// Whether to ship a `boot-config` pointing at [`Spine::eos_image`]
@@ -506,6 +556,150 @@ fn url_ipv4_host(url: &str) -> Option<Ipv4Addr> {
     host.parse().ok()
 }
 
+/// VM mode's `[vm]`, `[bridge]` and `spine.loopback2`, all required.
+fn vm_setup(raw: &RawSite, iss: &mut Issues<'_>) -> Option<VmSetup> {
+    let missing = |what: &str| {
+        format!(
+            "missing: {what} (VM mode; or set ztp.serve = true for a spine that serves ZTP itself)"
+        )
+    };
+    let (Some(rvm), Some(rbridge), Some(rlo)) = (&raw.vm, &raw.bridge, &raw.spine.loopback2) else {
+        if raw.vm.is_none() {
+            iss.report("vm", missing("the ZTPServer VM, [vm]"));
+        }
+        if raw.bridge.is_none() {
+            iss.report("bridge", missing("the VM's bridge, [bridge]"));
+        }
+        if raw.spine.loopback2.is_none() {
+            iss.report("spine", missing("spine.loopback2"));
+        }
+        return None;
+    };
+    let loopback2 = iss.take("spine.loopback2", check_loopback2(rlo));
+    let vm_name = iss.take("vm.name", VmName::parse(&rvm.name));
+    let bootstrap_url = iss.take("vm.bootstrap_url", BootfileUrl::parse(&rvm.bootstrap_url));
+    let uuid = match &rvm.uuid {
+        Some(u) => iss
+            .take("vm.uuid", Uuid::parse(u))
+            .map(|u| (u, UuidSource::Given)),
+        None => Some((derive_uuid(&raw.name, &rvm.name), UuidSource::Derived)),
+    };
+    if !(128..=65_536).contains(&rvm.memory_mib) {
+        iss.report(
+            "vm.memory_mib",
+            format!(
+                "{} MiB: give 128 to 65536 (the spine's memory is shared with EOS)",
+                rvm.memory_mib
+            ),
+        );
+    }
+    if !(1..=32).contains(&rvm.vcpus) {
+        iss.report("vm.vcpus", format!("{}: give 1 to 32", rvm.vcpus));
+    }
+    let disk = iss.take("vm.disk", check_abs_path(&rvm.disk, "disk image"));
+    let mac = iss.take("vm.mac", Mac::parse(&rvm.mac));
+    let emulator = match &rvm.emulator {
+        Some(e) => iss
+            .take("vm.emulator", check_abs_path(e, "emulator"))
+            .map(Some),
+        None => Some(None),
+    };
+    let bridge = iss.take("bridge.address", check_bridge(&rbridge.address));
+    if let (Some(br), Some(lo)) = (bridge, loopback2) {
+        if br.addr() == lo.addr() {
+            iss.report(
+                "spine.loopback2",
+                format!(
+                    "{} is also bridge.address: give Loopback2 its own address",
+                    lo.addr()
+                ),
+            );
+        }
+    }
+    if let Some(host) = url_ipv4_host(&rvm.bootstrap_url) {
+        if bridge.is_some_and(|b| b.addr() == host) || loopback2.is_some_and(|l| l.addr() == host) {
+            iss.report(
+                "vm.bootstrap_url",
+                format!("{host} is an address of the spine itself, not of the ZTPServer VM"),
+            );
+        }
+    }
+    if let Some(t) = &raw.ztp {
+        if t.get("leaf").is_some() {
+            iss.report(
+                "ztp.leaf",
+                "[[ztp.leaf]] needs ztp.serve = true (in VM mode the ZTPServer VM serves the leaves)".into(),
+            );
+        }
+    }
+    if raw.bundle.configs.is_some() {
+        iss.report(
+            "bundle.configs",
+            "leaf configs are shipped only with ztp.serve = true (in VM mode the ZTPServer VM holds them)".into(),
+        );
+    }
+    Some(VmSetup {
+        vm: Vm {
+            name: vm_name?,
+            uuid: uuid?.0,
+            uuid_source: uuid?.1,
+            memory_mib: rvm.memory_mib,
+            vcpus: rvm.vcpus,
+            disk: disk?,
+            disk_format: rvm.disk_format,
+            mac: mac?,
+            graphics: rvm.graphics,
+            emulator: emulator?,
+            bootstrap_url: bootstrap_url?,
+        },
+        bridge: bridge?,
+        loopback2: loopback2?,
+    })
+}
+
+/// What the bundle needs of `[ztp]` on top of the agent's checks: configs and
+/// images where the bundle puts them, and a configs directory to ship from.
+fn check_ztp(ztp: &ZtpConfig, sources: &Sources, iss: &mut Issues<'_>) {
+    let flash = crate::render::FLASH;
+    let configs = format!("{flash}/{CONFIGS_DIR}");
+    if ztp.configs != Path::new(&configs) {
+        iss.report(
+            "ztp.configs",
+            format!("the bundle ships the leaves' configs to {configs}: leave ztp.configs out"),
+        );
+    }
+    if ztp.serve && !ztp.leaf.is_empty() && sources.configs.is_none() {
+        iss.report(
+            "bundle",
+            "missing: bundle.configs, the directory with <name>.cfg for every [[ztp.leaf]]".into(),
+        );
+    }
+    match (&ztp.image, &sources.image) {
+        (None, Some(_)) => iss.report(
+            "bundle.image",
+            "there is no [ztp.image] for this local copy: add [ztp.image] or remove it".into(),
+        ),
+        (Some(image), Some(local)) => {
+            let expected = local
+                .file_name()
+                .map(|n| Path::new(flash).join(IMAGES_DIR).join(n));
+            if expected.as_deref() != Some(image.file.as_path()) {
+                iss.report(
+                    "ztp.image.file",
+                    format!(
+                        "with bundle.image, the image goes to {}: set ztp.image.file to that",
+                        expected.map_or_else(
+                            || format!("{flash}/{IMAGES_DIR}/<file>"),
+                            |p| p.display().to_string()
+                        )
+                    ),
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
 impl Site {
     /// Parses and checks a site description; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Site, SiteError> {
@@ -516,7 +710,6 @@ impl Site {
         let mut iss = Issues::new(&loc);
         let name = iss.take("name", check_site_name(&raw.name));
         let hostname = iss.take("spine.hostname", check_hostname(&raw.spine.hostname));
-        let loopback2 = iss.take("spine.loopback2", check_loopback2(&raw.spine.loopback2));
         let eos_image = match &raw.spine.eos_image {
             Some(i) => iss.take("spine.eos_image", check_eos_image(i)).map(Some),
             None => Some(None),
@@ -527,131 +720,106 @@ impl Site {
                 "boot_config = true needs spine.eos_image (the image boot-config points at)".into(),
             );
         }
-        let vm_name = iss.take("vm.name", VmName::parse(&raw.vm.name));
-        let bootstrap_url = iss.take(
-            "vm.bootstrap_url",
-            BootfileUrl::parse(&raw.vm.bootstrap_url),
-        );
-        let uuid = match &raw.vm.uuid {
-            Some(u) => iss
-                .take("vm.uuid", Uuid::parse(u))
-                .map(|u| (u, UuidSource::Given)),
-            None => Some((derive_uuid(&raw.name, &raw.vm.name), UuidSource::Derived)),
-        };
-        if !(128..=65_536).contains(&raw.vm.memory_mib) {
-            iss.report(
-                "vm.memory_mib",
-                format!(
-                    "{} MiB: give 128 to 65536 (the spine's memory is shared with EOS)",
-                    raw.vm.memory_mib
-                ),
-            );
-        }
-        if !(1..=32).contains(&raw.vm.vcpus) {
-            iss.report("vm.vcpus", format!("{}: give 1 to 32", raw.vm.vcpus));
-        }
-        let disk = iss.take("vm.disk", check_abs_path(&raw.vm.disk, "disk image"));
-        let mac = iss.take("vm.mac", Mac::parse(&raw.vm.mac));
-        let emulator = match &raw.vm.emulator {
-            Some(e) => iss
-                .take("vm.emulator", check_abs_path(e, "emulator"))
-                .map(Some),
-            None => Some(None),
-        };
-        let bridge = iss.take("bridge.address", check_bridge(&raw.bridge.address));
         let eapi = iss.take("eapi.url", check_eapi(&raw.eapi.url));
+        let serve = raw
+            .ztp
+            .as_ref()
+            .and_then(|t| t.get("serve"))
+            .and_then(toml::Value::as_bool)
+            .unwrap_or(false);
+        let bootfile_hint = if serve {
+            "with ztp.serve = true, option 67 points at the spine itself: leave it out"
+        } else {
+            "option 67 is vm.bootstrap_url in the site: set it there"
+        };
+        let embedded = EmbeddedSections::parse(text, bootfile_hint, &mut iss);
 
-        if let (Some(br), Some(lo)) = (bridge, loopback2) {
-            if br.addr() == lo.addr() {
-                iss.report(
-                    "spine.loopback2",
-                    format!(
-                        "{} is also bridge.address: give Loopback2 its own address",
-                        lo.addr()
-                    ),
-                );
+        let mode = if serve {
+            let unused = "not used with ztp.serve = true (no VM, no br0, no Loopback2): remove it";
+            for (present, key) in [
+                (raw.vm.is_some(), "vm"),
+                (raw.bridge.is_some(), "bridge"),
+                (raw.spine.loopback2.is_some(), "spine.loopback2"),
+            ] {
+                if present {
+                    iss.report(key, unused.into());
+                }
             }
-        }
-        if let Some(host) = url_ipv4_host(&raw.vm.bootstrap_url) {
-            if bridge.is_some_and(|b| b.addr() == host)
-                || loopback2.is_some_and(|l| l.addr() == host)
-            {
-                iss.report(
-                    "vm.bootstrap_url",
-                    format!("{host} is an address of the spine itself, not of the ZTPServer VM"),
-                );
-            }
+            Some(Mode::SpineServed)
+        } else {
+            vm_setup(&raw, &mut iss).map(|v| Mode::Vm(Box::new(v)))
+        };
+        let sources = Sources {
+            configs: raw.bundle.configs.as_deref().map(PathBuf::from),
+            image: raw.bundle.image.as_deref().map(PathBuf::from),
+        };
+        if let Some(e) = &embedded {
+            check_ztp(&e.ztp, &sources, &mut iss);
         }
 
-        let embedded = EmbeddedSections::parse(
-            text,
-            "option 67 is vm.bootstrap_url in the site: set it there",
-            &mut iss,
-        );
-
-        let (
-            Some(name),
-            Some(hostname),
-            Some(loopback2),
-            Some(eos_image),
-            Some(vm_name),
-            Some((uuid, uuid_source)),
-            Some(disk),
-            Some(mac),
-            Some(emulator),
-            Some(bridge),
-            Some(eapi),
-            Some(bootstrap_url),
-            Some(embedded),
-        ) = (
-            name,
-            hostname,
-            loopback2,
-            eos_image,
-            vm_name,
-            uuid,
-            disk,
-            mac,
-            emulator,
-            bridge,
-            eapi,
-            bootstrap_url,
-            embedded,
-        )
+        let (Some(name), Some(hostname), Some(eos_image), Some(eapi), Some(mode), Some(embedded)) =
+            (name, hostname, eos_image, eapi, mode, embedded)
         else {
             return Err(iss.into_error(origin));
         };
         if !iss.is_empty() {
             return Err(iss.into_error(origin));
         }
-
-        let site = Site {
+        Ok(Site {
             name,
             spine: Spine {
                 hostname,
-                loopback2,
                 eos_image,
                 boot_config: raw.spine.boot_config,
                 fullrecover: raw.spine.fullrecover,
             },
-            vm: Vm {
-                name: vm_name,
-                uuid,
-                uuid_source,
-                memory_mib: raw.vm.memory_mib,
-                vcpus: raw.vm.vcpus,
-                disk,
-                disk_format: raw.vm.disk_format,
-                mac,
-                graphics: raw.vm.graphics,
-                emulator,
-                bootstrap_url,
-            },
-            bridge,
+            mode,
             eapi,
             dhcp: embedded.dhcp,
-        };
+            ztp: embedded.ztp,
+            sources,
+        })
+    }
+
+    /// This site for one spine of an AVD project (`cargo xtask dist --avd`):
+    /// its hostname and leaves come from AVD, its configs from `configs`
+    /// (`intended/configs`). The site must be spine-served and name no leaves.
+    pub fn for_spine(
+        &self,
+        hostname: &str,
+        leaves: Vec<ZtpLeaf>,
+        configs: PathBuf,
+    ) -> Result<Site, String> {
+        if self.mode != Mode::SpineServed {
+            return Err(
+                "--avd builds spine-served bundles: set ztp.serve = true in the site".into(),
+            );
+        }
+        if !self.ztp.leaf.is_empty() || self.sources.configs.is_some() {
+            return Err("with --avd the leaves and their configs come from AVD: remove                  [[ztp.leaf]] and bundle.configs from the site"
+                .into());
+        }
+        let hostname = check_hostname(hostname).map_err(|m| format!("AVD hostname {m}"))?;
+        let mut site = self.clone();
+        site.spine.hostname = hostname;
+        site.ztp.leaf = leaves;
+        site.sources.configs = Some(configs);
         Ok(site)
+    }
+
+    /// The site `cargo xtask dist --avd` uses when given none: spine-served,
+    /// every other key at its default.
+    pub fn avd_default() -> Site {
+        const TEXT: &str = "name = \"avd\"\n[spine]\nhostname = \"spine\"\n[ztp]\nserve = true\n";
+        Site::parse(TEXT, "the default --avd site").expect("the default --avd site is valid")
+    }
+
+    /// The VM setup, in VM mode.
+    pub fn vm_setup(&self) -> Option<&VmSetup> {
+        match &self.mode {
+            Mode::Vm(v) => Some(v),
+            Mode::SpineServed => None,
+        }
     }
 
     /// Values that are allowed but probably not meant.
@@ -663,53 +831,14 @@ impl Site {
                 message,
             })
         };
-        if !self.vm.mac.is_local() {
-            warn(
-                "vm.mac",
-                format!(
-                    "{} is a globally administered (vendor) address; a locally administered one \
-                     (second-lowest bit of the first byte set, e.g. 52:54:00:xx:xx:xx) cannot clash \
-                     with real hardware",
-                    self.vm.mac
-                ),
-            );
+        if let Some(v) = self.vm_setup() {
+            vm_warnings(v, &mut warn);
         }
-        let persistent = ["/mnt/flash/", "/mnt/usb1/", "/mnt/drive/"];
-        if !persistent.iter().any(|p| self.vm.disk.starts_with(p)) {
+        if self.mode == Mode::SpineServed && self.ztp.leaf.is_empty() {
             warn(
-                "vm.disk",
-                format!(
-                    "{} is not on /mnt/flash, /mnt/usb1 or /mnt/drive: the rest of EOS's file \
-                     system does not survive a reboot",
-                    self.vm.disk
-                ),
+                "ztp.leaf",
+                "no [[ztp.leaf]]: the spine answers every leaf's bootstrap request with 404".into(),
             );
-        }
-        let ext = self.vm.disk.rsplit('.').next().unwrap_or_default();
-        let mismatch = match self.vm.disk_format {
-            DiskFormat::Qcow2 => matches!(ext, "raw" | "img" | "vmdk" | "vdi"),
-            DiskFormat::Raw => matches!(ext, "qcow2" | "qcow" | "vmdk" | "vdi"),
-        };
-        if mismatch {
-            warn(
-                "vm.disk_format",
-                format!(
-                    "{} with a .{ext} file name: check that the image really is {}",
-                    self.vm.disk_format.as_str(),
-                    self.vm.disk_format.as_str()
-                ),
-            );
-        }
-        if let Some(host) = url_ipv4_host(&self.vm.bootstrap_url) {
-            if !self.bridge.contains(host) {
-                warn(
-                    "vm.bootstrap_url",
-                    format!(
-                        "{host} is outside the bridge subnet {}: the VM on br0 is normally the ZTPServer",
-                        self.bridge.network()
-                    ),
-                );
-            }
         }
         if self.spine.fullrecover && !self.spine.boot_config {
             warn(
@@ -718,6 +847,58 @@ impl Site {
             );
         }
         w
+    }
+}
+
+/// Warnings about the VM setup.
+fn vm_warnings(v: &VmSetup, warn: &mut dyn FnMut(&str, String)) {
+    if !v.vm.mac.is_local() {
+        warn(
+                "vm.mac",
+                format!(
+                    "{} is a globally administered (vendor) address; a locally administered one \
+                     (second-lowest bit of the first byte set, e.g. 52:54:00:xx:xx:xx) cannot clash \
+                     with real hardware",
+                    v.vm.mac
+                ),
+            );
+    }
+    let persistent = ["/mnt/flash/", "/mnt/usb1/", "/mnt/drive/"];
+    if !persistent.iter().any(|p| v.vm.disk.starts_with(p)) {
+        warn(
+            "vm.disk",
+            format!(
+                "{} is not on /mnt/flash, /mnt/usb1 or /mnt/drive: the rest of EOS's file \
+                     system does not survive a reboot",
+                v.vm.disk
+            ),
+        );
+    }
+    let ext = v.vm.disk.rsplit('.').next().unwrap_or_default();
+    let mismatch = match v.vm.disk_format {
+        DiskFormat::Qcow2 => matches!(ext, "raw" | "img" | "vmdk" | "vdi"),
+        DiskFormat::Raw => matches!(ext, "qcow2" | "qcow" | "vmdk" | "vdi"),
+    };
+    if mismatch {
+        warn(
+            "vm.disk_format",
+            format!(
+                "{} with a .{ext} file name: check that the image really is {}",
+                v.vm.disk_format.as_str(),
+                v.vm.disk_format.as_str()
+            ),
+        );
+    }
+    if let Some(host) = url_ipv4_host(&v.vm.bootstrap_url) {
+        if !v.bridge.contains(host) {
+            warn(
+                    "vm.bootstrap_url",
+                    format!(
+                        "{host} is outside the bridge subnet {}: the VM on br0 is normally the ZTPServer",
+                        v.bridge.network()
+                    ),
+                );
+        }
     }
 }
 
@@ -753,12 +934,14 @@ address = "10.10.10.1/24"
     #[test]
     fn good_site_takes_defaults() {
         let s = Site::parse(GOOD, "site.toml").unwrap();
-        assert_eq!(s.vm.name, "ztps");
-        assert_eq!(s.vm.memory_mib, 1024);
-        assert_eq!(s.vm.disk_format, DiskFormat::Qcow2);
-        assert_eq!(s.vm.uuid_source, UuidSource::Derived);
-        assert_eq!(s.vm.uuid, derive_uuid("lab", "ztps"));
-        assert_eq!(s.spine.loopback2.to_string(), "10.10.10.254/32");
+        let v = s.vm_setup().expect("VM mode");
+        assert_eq!(v.vm.name, "ztps");
+        assert_eq!(v.vm.memory_mib, 1024);
+        assert_eq!(v.vm.disk_format, DiskFormat::Qcow2);
+        assert_eq!(v.vm.uuid_source, UuidSource::Derived);
+        assert_eq!(v.vm.uuid, derive_uuid("lab", "ztps"));
+        assert_eq!(v.loopback2.to_string(), "10.10.10.254/32");
+        assert!(!s.ztp.serve);
         assert_eq!(s.eapi, EapiTransport::UnixSocket);
         assert_eq!(s.dhcp.interfaces, vec!["Ethernet*"]);
         assert!(s.warnings().is_empty(), "{:?}", s.warnings());
@@ -909,6 +1092,92 @@ address = "10.10.10.1/24"
         assert!(i.message.contains("vm.bootstrap_url"), "{i:?}");
     }
 
+    const SERVED: &str =
+        "name = \"lab\"\n\n[spine]\nhostname = \"spine1\"\n\n[ztp]\nserve = true\n";
+
+    #[test]
+    fn a_spine_served_site_needs_no_vm_bridge_or_loopback2() {
+        let s = Site::parse(SERVED, "f").unwrap();
+        assert_eq!(s.mode, Mode::SpineServed);
+        assert!(s.ztp.serve && s.vm_setup().is_none());
+        assert_eq!(s.dhcp.bootfile_url, None);
+        let w = s.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].key, "ztp.leaf");
+    }
+
+    #[test]
+    fn vm_pieces_in_a_spine_served_site_are_errors() {
+        let text = SERVED.replace(
+            "hostname = \"spine1\"\n",
+            "hostname = \"spine1\"\nloopback2 = \"10.10.10.254\"\n",
+        ) + "[bridge]\naddress = \"10.10.10.1/24\"\n";
+        let e = err(&text);
+        let keys: Vec<(&str, Option<usize>)> =
+            e.issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
+        assert_eq!(
+            keys,
+            [("spine.loopback2", Some(5)), ("bridge", Some(9))],
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("not used with ztp.serve = true"),
+            "{e}"
+        );
+        let i = one(&format!("{SERVED}[dhcp]\nbootfile_url = \"http://x/\"\n"));
+        assert_eq!((i.key.as_str(), i.line), ("dhcp.bootfile_url", Some(9)));
+    }
+
+    #[test]
+    fn leaves_need_a_configs_directory_and_spine_served_mode() {
+        let leaf = "[[ztp.leaf]]\ninterface = \"Ethernet1\"\nname = \"leaf1\"\n";
+        let i = one(&format!("{SERVED}{leaf}"));
+        assert!(
+            i.key == "bundle" && i.message.contains("bundle.configs"),
+            "{i:?}"
+        );
+        let s = Site::parse(&format!("{SERVED}{leaf}[bundle]\nconfigs = \"c\"\n"), "f").unwrap();
+        assert_eq!(s.ztp.leaf[0].name, "leaf1");
+        assert_eq!(s.sources.configs.as_deref(), Some(Path::new("c")));
+        let i = one(&format!("{GOOD}[ztp]\n{leaf}"));
+        assert_eq!((i.key.as_str(), i.line), ("ztp.leaf", Some(15)));
+        let i = one(&format!("{GOOD}[bundle]\nconfigs = \"c\"\n"));
+        assert_eq!((i.key.as_str(), i.line), ("bundle.configs", Some(15)));
+    }
+
+    #[test]
+    fn shipped_configs_and_image_go_where_the_bundle_puts_them() {
+        let i = one(&format!("{SERVED}configs = \"/mnt/flash/cfgs\"\n"));
+        assert_eq!((i.key.as_str(), i.line), ("ztp.configs", Some(8)));
+        let image = "[ztp.image]\nfile = \"/mnt/flash/EOS.swi\"\nversion = \"4.33.2F\"\n";
+        let i = one(&format!(
+            "{SERVED}{image}[bundle]\nimage = \"/tmp/EOS.swi\"\n"
+        ));
+        assert_eq!((i.key.as_str(), i.line), ("ztp.image.file", Some(9)));
+        assert!(
+            i.message.contains("/mnt/flash/ztps/images/EOS.swi"),
+            "{i:?}"
+        );
+        let ok = image.replace("/mnt/flash/EOS.swi", "/mnt/flash/ztps/images/EOS.swi");
+        assert!(Site::parse(
+            &format!("{SERVED}{ok}[bundle]\nimage = \"/tmp/EOS.swi\"\n"),
+            "f"
+        )
+        .is_ok());
+        let i = one(&format!("{SERVED}[bundle]\nimage = \"/tmp/EOS.swi\"\n"));
+        assert_eq!(i.key, "bundle.image");
+        let i = one(&format!("{SERVED}[[ztp.leaf]]\ninterface = \"Ethernet1\"\nname = \"../x\"\n[bundle]\nconfigs = \"c\"\n"));
+        assert_eq!((i.key.as_str(), i.line), ("ztp.leaf[0].name", Some(10)));
+    }
+
+    #[test]
+    fn a_vm_site_without_its_vm_says_what_is_missing() {
+        let e = err("name = \"lab\"\n[spine]\nhostname = \"s1\"\n");
+        let keys: Vec<&str> = e.issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["spine", "vm", "bridge"], "{e}");
+        assert!(e.to_string().contains("ztp.serve = true"), "{e}");
+    }
+
     #[test]
     fn eapi_url_must_match_a_management_api_protocol() {
         let text = format!("{GOOD}\n[eapi]\nurl = \"https://10.0.0.1/command-api\"\n");
@@ -928,7 +1197,10 @@ address = "10.10.10.1/24"
             "f",
         )
         .unwrap();
-        assert_eq!(s.spine.loopback2.to_string(), "10.10.10.254/24");
+        assert_eq!(
+            s.vm_setup().unwrap().loopback2.to_string(),
+            "10.10.10.254/24"
+        );
         let i = one(&GOOD.replace("\"10.10.10.254\"", "\"10.10.10.1\""));
         assert!(
             i.key == "spine.loopback2" && i.message.contains("bridge.address"),

@@ -103,6 +103,10 @@ pub struct ZtpRound {
     pub url: String,
     /// What happened.
     pub outcome: Outcome,
+    /// From the start of DHCP to the lease.
+    pub dhcp_took: Duration,
+    /// From the lease to the whole bootstrap received.
+    pub fetch_took: Duration,
 }
 
 /// A leaf in ZTP on interface `ifname` of namespace `ns`.
@@ -114,6 +118,8 @@ pub struct EosLeaf<'a> {
     dir: PathBuf,
     /// Extra folders put first on the script's PATH (e.g. a fake `FastCli`).
     pub script_path: Vec<PathBuf>,
+    /// Size of the `/mnt/flash` tmpfs, KiB (`None`: tmpfs's default, half the RAM).
+    pub flash_kib: Option<u64>,
 }
 
 impl<'a> EosLeaf<'a> {
@@ -126,6 +132,7 @@ impl<'a> EosLeaf<'a> {
             identity,
             dir: dir.to_path_buf(),
             script_path: Vec::new(),
+            flash_kib: None,
         }
     }
 
@@ -196,19 +203,27 @@ impl<'a> EosLeaf<'a> {
     /// script. Panics (with the client's log) when DHCP gives nothing or no
     /// option 67.
     pub fn ztp(&self, client: Client) -> ZtpRound {
-        let lease = self.dhcp(client).unwrap_or_else(|| {
-            panic!(
+        self.try_ztp(client).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`ztp`](Self::ztp), with a failure to get a lease or option 67 as an error.
+    pub fn try_ztp(&self, client: Client) -> Result<ZtpRound, String> {
+        let started = std::time::Instant::now();
+        let lease = self.dhcp(client).ok_or_else(|| {
+            format!(
                 "{} on {} got no lease:\n{}",
                 client.program(),
                 self.ifname,
                 clients::log_of(client, &self.ifname, &self.dir)
             )
-        });
+        })?;
         let url = lease
             .bootfile
             .clone()
-            .unwrap_or_else(|| panic!("no option 67 in the lease: {:?}", lease.env));
+            .ok_or_else(|| format!("no option 67 in the lease: {:?}", lease.env))?;
+        let dhcp_took = started.elapsed();
         let fetched = self.fetch(&url, lease.address);
+        let fetch_took = started.elapsed() - dhcp_took;
         let outcome = if fetched.status != 200 {
             Outcome::NotServed(fetched)
         } else if fetched.body.starts_with(b"#!") {
@@ -216,14 +231,16 @@ impl<'a> EosLeaf<'a> {
             Outcome::ScriptRan { exit, output }
         } else {
             std::fs::write(self.flash().join("startup-config"), &fetched.body)
-                .expect("saving startup-config");
+                .map_err(|e| format!("saving startup-config: {e}"))?;
             Outcome::ConfigSaved
         };
-        ZtpRound {
+        Ok(ZtpRound {
             lease,
             url,
             outcome,
-        }
+            dhcp_took,
+            fetch_took,
+        })
     }
 
     /// Runs `script` as EOS does: bash, root, in the leaf's network namespace,
@@ -245,7 +262,7 @@ impl<'a> EosLeaf<'a> {
 set -e
 mount -t tmpfs ztpmnt /mnt
 mkdir /mnt/flash
-mount -t tmpfs ztpflash /mnt/flash
+mount -t tmpfs -o "size=$FLASH_SIZE" ztpflash /mnt/flash
 cp -a "$FLASH"/. /mnt/flash/
 set +e
 cd /mnt/flash
@@ -262,6 +279,10 @@ exit $rc
             .env("FLASH", &flash)
             .env("SCRIPT", &path)
             .env("LOG", &log)
+            .env(
+                "FLASH_SIZE",
+                self.flash_kib.map_or("50%".into(), |k| format!("{k}k")),
+            )
             .env("PATH", search.join(":"))
             .stdin(Stdio::null())
             .status()
@@ -295,3 +316,19 @@ pub fn curl(ns: &Netns, args: &[&str]) -> std::process::Output {
 
 /// How long to wait for anything the spine does for a leaf.
 pub const SPINE_WAIT: Duration = Duration::from_secs(20);
+
+/// Runs `f` on a thread that has joined `ns`'s network namespace, so the
+/// sockets it opens live there (and stay there once returned).
+pub fn in_netns<T: Send>(ns: &Netns, f: impl FnOnce() -> T + Send) -> T {
+    let path = format!("/var/run/netns/{}", ns.name());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("opening {path}: {e}"));
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+                .unwrap_or_else(|e| panic!("joining {path}: {e}"));
+            f()
+        })
+        .join()
+        .expect("thread in the namespace panicked")
+    })
+}

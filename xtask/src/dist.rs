@@ -1,12 +1,16 @@
-//! `cargo xtask dist [--site FILE] [--out DIR]`: the flash bundle for one site.
+//! `cargo xtask dist [--site FILE] [--avd DIR [--spine NAME]] [--out DIR]`:
+//! the flash bundle for a site, or one per spine of an AVD project.
 //!
-//! Order matters. The site is read and checked first, so that a bad site writes
-//! nothing. Then both static agent binaries are built (release profile, musl
-//! targets). Then the bundle is rendered and checked in memory: the agent config
-//! through the agent's own parser, both binaries' ELF headers (right
-//! architecture, no program interpreter). Only then is anything written:
-//! `<out>/flash/` (replaced as a whole) and `<out>/ztps-flash-<version>.tar.gz`
-//! (written under a temporary name, then renamed).
+//! Order matters. The site is read and checked first, and every file it names
+//! (the leaves' configs, a local copy of their EOS image: `ztps_flash_bundle::
+//! Payload`); with `--avd`, every spine's structured config and each leaf's
+//! config too. So a bad site or project writes nothing. Then both static agent
+//! binaries are built (release profile, musl targets). Then every bundle is
+//! rendered and checked in memory: the agent config through the agent's own
+//! schema, both binaries' ELF headers (right architecture, no program
+//! interpreter). Only then is anything written: `<out>/flash/` (replaced as a
+//! whole) and `<out>/ztps-flash-<version>.tar.gz` (written under a temporary
+//! name, then renamed); with `--avd`, the same under `<out>/<spine>/`.
 //!
 //! The binaries' location comes from cargo's JSON messages, so a
 //! `CARGO_TARGET_DIR` (or `build.target-dir`) in effect is respected.
@@ -16,24 +20,103 @@ use anyhow::{anyhow, bail, Context, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use ztps_flash_bundle::avd::{self, CONFIGS};
 use ztps_flash_bundle::bundle::sha256_hex;
 use ztps_flash_bundle::render::INSTALL_PATH;
-use ztps_flash_bundle::{tarball_name, Binaries, Bundle, Site};
+use ztps_flash_bundle::{tarball_name, Binaries, Bundle, Mode, Payload, Site};
 
 /// The workspace version: names the tarball and appears in the rendered files.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The default (hardware EOS userland is 32-bit) and the EOS64 target.
 const TARGETS: [&str; 2] = ["i686-unknown-linux-musl", "x86_64-unknown-linux-musl"];
+/// The site without `--site` or `--avd`.
+const DEFAULT_SITE: &str = "examples/site.toml";
 
-/// Checks the site, builds both agent binaries, writes `<out>/flash/` and the tarball.
-pub fn run(site_path: &Path, out: &Path) -> Result<()> {
-    let text = fs::read_to_string(site_path)
-        .with_context(|| format!("reading the site description {}", site_path.display()))?;
-    let site = Site::parse(&text, &site_path.display().to_string())
+/// What `cargo xtask dist` was asked for.
+pub struct DistArgs {
+    /// `--site`.
+    pub site: Option<PathBuf>,
+    /// `--avd`.
+    pub avd: Option<PathBuf>,
+    /// `--spine` (only with `--avd`).
+    pub spine: Option<String>,
+    /// `--out`.
+    pub out: PathBuf,
+}
+
+/// One bundle to build: a checked site, its files, where it goes.
+struct Job {
+    site: Site,
+    payload: Payload,
+    out: PathBuf,
+}
+
+fn read_site(path: &Path) -> Result<Site> {
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("reading the site description {}", path.display()))?;
+    let site = Site::parse(&text, &path.display().to_string())
         .map_err(|e| anyhow!("{e}\n(nothing was written)"))?;
     for w in site.warnings() {
-        eprintln!("xtask: warning: {}: {w}", site_path.display());
+        // The leaves come from AVD: the base site's "no [[ztp.leaf]]" is expected.
+        if !(w.key == "ztp.leaf" && site.ztp.leaf.is_empty()) {
+            eprintln!("xtask: warning: {}: {w}", path.display());
+        }
     }
+    Ok(site)
+}
+
+/// Every bundle's site and files, all checked; nothing built or written yet.
+fn plan(args: &DistArgs) -> Result<Vec<Job>> {
+    let Some(dir) = &args.avd else {
+        let path = args.site.clone().unwrap_or_else(|| DEFAULT_SITE.into());
+        let site = read_site(&path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let payload =
+            Payload::load(&site, base).map_err(|e| anyhow!("{e}\n(nothing was written)"))?;
+        for w in &payload.warnings {
+            eprintln!("xtask: warning: {w}");
+        }
+        return Ok(vec![Job {
+            site,
+            payload,
+            out: args.out.clone(),
+        }]);
+    };
+    let base = match &args.site {
+        Some(path) => read_site(path)?,
+        None => Site::avd_default(),
+    };
+    let spines = avd::load_spines(dir, args.spine.as_deref())
+        .map_err(|e| anyhow!("{e}\n(nothing was written)"))?;
+    let mut jobs = Vec::new();
+    let mut problems = Vec::new();
+    for spine in spines {
+        for w in &spine.warnings {
+            eprintln!("xtask: warning: {w}");
+        }
+        let site = match base.for_spine(&spine.hostname, spine.leaves, dir.join(CONFIGS)) {
+            Ok(s) => s,
+            Err(e) => bail!("{}: {e}\n(nothing was written)", spine.hostname),
+        };
+        // Unused configs are expected: intended/configs holds every device.
+        match Payload::load(&site, Path::new(".")) {
+            Ok(payload) => jobs.push(Job {
+                out: args.out.join(&site.spine.hostname),
+                site,
+                payload,
+            }),
+            Err(e) => problems.push(format!("spine {}:\n{e}", spine.hostname)),
+        }
+    }
+    if !problems.is_empty() {
+        bail!("{}\n(nothing was written)", problems.join("\n"));
+    }
+    Ok(jobs)
+}
+
+/// Checks everything, builds both agent binaries, writes each bundle and tarball.
+pub fn run(args: &DistArgs) -> Result<()> {
+    let jobs = plan(args)?;
 
     util::ensure_targets(&TARGETS)?;
     let i686 = build_agent(TARGETS[0])?;
@@ -42,14 +125,23 @@ pub fn run(site_path: &Path, out: &Path) -> Result<()> {
         i686: fs::read(&i686).with_context(|| format!("reading {}", i686.display()))?,
         x86_64: fs::read(&x86_64).with_context(|| format!("reading {}", x86_64.display()))?,
     };
-    let bundle = ztps_flash_bundle::build(&site, &binaries, VERSION)
-        .map_err(|e| anyhow!("{e}\n(nothing was written)"))?;
+    let bundles = jobs
+        .into_iter()
+        .map(|job| {
+            ztps_flash_bundle::build(&job.site, &binaries, &job.payload, VERSION)
+                .map(|bundle| (job, bundle))
+                .map_err(|e| anyhow!("{e}\n(nothing was written)"))
+        })
+        .collect::<Result<Vec<_>>>()?;
 
-    let flash = out.join("flash");
-    bundle.write_to(&flash)?;
-    let tarball = out.join(tarball_name(VERSION));
-    make_tarball(&flash, &bundle, &tarball)?;
-    print_summary(&site, &bundle, &flash, &tarball)
+    for (job, bundle) in &bundles {
+        let flash = job.out.join("flash");
+        bundle.write_to(&flash)?;
+        let tarball = job.out.join(tarball_name(VERSION));
+        make_tarball(&flash, bundle, &tarball)?;
+        print_summary(&job.site, bundle, &flash, &tarball)?;
+    }
+    Ok(())
 }
 
 /// Builds `ztps-agent` in release for `triple` and returns the executable's path.
@@ -150,8 +242,12 @@ fn human(bytes: u64) -> String {
 }
 
 fn print_summary(site: &Site, bundle: &Bundle, flash: &Path, tarball: &Path) -> Result<()> {
+    let mode = match site.mode {
+        Mode::SpineServed => "spine-served (ztp.serve = true)",
+        Mode::Vm(_) => "ZTPServer VM",
+    };
     println!(
-        "ztps flash bundle {VERSION}: site {}, spine {}",
+        "ztps flash bundle {VERSION}: site {}, spine {}, {mode}",
         site.name, site.spine.hostname
     );
     println!("{}/", flash.display());

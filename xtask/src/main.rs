@@ -39,10 +39,19 @@ enum Command {
     Msrv,
     /// Build the flash bundle: static binaries, config, libvirt XML, startup-config.
     Dist {
-        /// Site description (see examples/site.toml).
-        #[arg(long, default_value = "examples/site.toml")]
-        site: PathBuf,
-        /// Output directory.
+        /// Site description (examples/site-ztp.toml, examples/site.toml).
+        /// Default: examples/site.toml; with --avd, a spine-served site with
+        /// every key at its default.
+        #[arg(long)]
+        site: Option<PathBuf>,
+        /// An AVD project: one spine-served bundle per spine, its leaves and
+        /// their configs from DIR/intended/{structured_configs,configs}.
+        #[arg(long, value_name = "DIR")]
+        avd: Option<PathBuf>,
+        /// With --avd: only this spine.
+        #[arg(long, requires = "avd", value_name = "NAME")]
+        spine: Option<String>,
+        /// Output directory (with --avd, one sub-directory per spine).
         #[arg(long, default_value = "dist")]
         out: PathBuf,
     },
@@ -70,7 +79,17 @@ fn main() -> anyhow::Result<()> {
         Command::Test { args } => std::process::exit(test::run(&args)?),
         Command::Deps => test::install(),
         Command::Msrv => msrv::run(),
-        Command::Dist { site, out } => dist::run(&site, &out),
+        Command::Dist {
+            site,
+            avd,
+            spine,
+            out,
+        } => dist::run(&dist::DistArgs {
+            site,
+            avd,
+            spine,
+            out,
+        }),
         Command::Lab { args } => std::process::exit(tools::run(tools::Tool::Lab, &args)?),
         Command::Bench { args } => std::process::exit(tools::run(tools::Tool::Bench, &args)?),
     }

@@ -4,11 +4,9 @@
 //! `cargo xtask dist`) never builds the test harness.
 
 use crate::deps::{ensure_debs, ensure_targets, BENCH_PACKAGES, LAB_PACKAGES, RUST_TARGETS};
-use crate::util::root;
-use anyhow::{Context, Result};
-use std::ffi::OsString;
-use std::os::unix::process::ExitStatusExt as _;
-use std::process::Command;
+use crate::util::cargo_exit_code;
+use anyhow::Result;
+use std::ffi::{OsStr, OsString};
 
 /// A tool of the `ztps-bench` crate.
 #[derive(Debug, Clone, Copy)]
@@ -28,18 +26,13 @@ pub fn run(tool: Tool, args: &[OsString]) -> Result<i32> {
     };
     ensure_debs(packages)?;
     ensure_targets(RUST_TARGETS)?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(&cargo);
-    cmd.current_dir(root())
-        .args(["run", "-p", "ztps-bench", "--bin", bin]);
+    let mut all: Vec<&OsStr> = ["run", "-p", "ztps-bench", "--bin", bin]
+        .map(OsStr::new)
+        .into();
     if release {
-        cmd.arg("--release");
+        all.push(OsStr::new("--release"));
     }
-    cmd.arg("--").args(args);
-    let status = cmd
-        .status()
-        .with_context(|| format!("could not start {}", cargo.to_string_lossy()))?;
-    Ok(status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    all.push(OsStr::new("--"));
+    all.extend(args.iter().map(OsString::as_os_str));
+    cargo_exit_code(&all)
 }

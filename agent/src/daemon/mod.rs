@@ -43,6 +43,7 @@ pub use poller::{eapi_client, LldpResult, PollResult, PollerControl};
 use crate::config::Config;
 use crate::dhcp_config::server_config;
 use crate::links::{KernelView, LinkView};
+use crate::ztp::{ztp_params, ZtpService};
 use anyhow::{Context, Result};
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -77,6 +78,8 @@ pub enum DaemonInput {
     /// DHCP activity: the last events or the leases changed (details are on
     /// the [`EventBoard`] and in the DHCP core).
     Dhcp,
+    /// Something happened to a leaf in ZTP (HTTP server, DHCP hook).
+    Ztp(ztps_ztp::http::ZtpEvent),
 }
 
 /// What one handled message asks of the loop.
@@ -224,6 +227,8 @@ pub struct Daemon {
     fallback_logged: bool,
     publisher: publish::Publisher,
     shutdown: watch::Sender<bool>,
+    /// The spine's own ZTP service, when `[ztp] serve = true`.
+    ztp: Option<ZtpService>,
 }
 
 impl Daemon {
@@ -262,10 +267,23 @@ impl Daemon {
                 flow.publish = change.health;
             }
             DaemonInput::Lldp(result) => {
-                if let Err(e) = &result.neighbors {
-                    tracing::debug!("LLDP poll failed: {e}");
+                match (&result.neighbors, self.ztp.as_mut()) {
+                    (Err(e), _) => tracing::debug!("LLDP poll failed: {e}"),
+                    (Ok(neighbors), Some(ztp)) => {
+                        ztp.on_lldp_neighbors(neighbors);
+                        flow.publish = true;
+                    }
+                    (Ok(_), None) => {}
                 }
                 self.lldp = Some(result);
+                self.want_lldp();
+            }
+            DaemonInput::Ztp(event) => {
+                if let Some(ztp) = self.ztp.as_mut() {
+                    ztp.on_event(event);
+                    flow.publish = true;
+                }
+                self.want_lldp();
             }
             DaemonInput::Netlink(ev) => {
                 let link_event = matches!(
@@ -291,6 +309,12 @@ impl Daemon {
         flow
     }
 
+    /// Asks the poller for LLDP while some leaf could still become provisioned.
+    fn want_lldp(&self) {
+        let want = self.ztp.as_ref().is_some_and(ZtpService::wants_lldp);
+        self.poller.want_lldp(want);
+    }
+
     fn reload(&mut self) -> bool {
         let new = match Config::load(&self.config_path) {
             Err(e) => {
@@ -298,6 +322,23 @@ impl Daemon {
                 return false;
             }
             Ok(new) => new,
+        };
+        let mut new = new;
+        if new.ztp.serve != self.config.ztp.serve {
+            // Serving ZTP or not decides option 67 and binds a port: both
+            // change together, at the next start.
+            warn!(
+                "SIGHUP: ztp.serve changed to {}; that takes effect at the next start",
+                new.ztp.serve
+            );
+            new.ztp = self.config.ztp.clone();
+        }
+        let ztp = match ztp_params(&new) {
+            Ok(p) => p,
+            Err(e) => {
+                error!("SIGHUP: config not reloaded, keeping the running config: {e}");
+                return false;
+            }
         };
         if new.dhcp.lease_file != self.config.dhcp.lease_file {
             warn!("SIGHUP: dhcp.lease_file changed; that takes effect at the next start");
@@ -325,8 +366,10 @@ impl Daemon {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .set_config(server_config);
+        if let (Some(service), Some(params)) = (self.ztp.as_mut(), ztp) {
+            service.reload(params);
+        }
         // Settings that need a restart stay as they are until then.
-        let mut new = new;
         new.dhcp.lease_file = self.config.dhcp.lease_file.clone();
         new.log = self.config.log.clone();
         new.state = self.config.state.clone();
@@ -345,7 +388,16 @@ impl Daemon {
 }
 
 /// Opens the lease file, recovering what is valid; says what was damaged.
-fn open_leases(config: &Config) -> Result<(LeaseStore, Vec<ztps_dhcp::Lease>, Option<String>)> {
+/// Also returns why the file cannot be written (read-only flash), if so.
+#[allow(clippy::type_complexity)]
+fn open_leases(
+    config: &Config,
+) -> Result<(
+    LeaseStore,
+    Vec<ztps_dhcp::Lease>,
+    Option<String>,
+    Option<String>,
+)> {
     let (store, leases, report) =
         LeaseStore::open(&config.dhcp.lease_file).context("opening the lease file")?;
     let problem = report.damage.as_ref().map(|d| {
@@ -362,12 +414,20 @@ fn open_leases(config: &Config) -> Result<(LeaseStore, Vec<ztps_dhcp::Lease>, Op
         error!("{msg}");
         msg
     });
+    let problem = match &report.read_only {
+        Some(why) => {
+            let msg = format!("lease file is read-only, new leases refused: {why}");
+            error!("{msg}");
+            Some(problem.map_or(msg.clone(), |p| format!("{p}; {msg}")))
+        }
+        None => problem,
+    };
     info!(
         "loaded {} lease(s) from {}",
         leases.len(),
         config.dhcp.lease_file.display()
     );
-    Ok((store, leases, problem))
+    Ok((store, leases, problem, report.read_only.clone()))
 }
 
 /// Lists the kernel's links and addresses, subscribing to changes first so
@@ -393,9 +453,23 @@ pub async fn run(config_path: &Path, config: Config) -> Result<()> {
         config_path.display()
     );
 
-    let (store, leases, lease_file_problem) = open_leases(&config)?;
+    // Bind the ZTP port first: a taken port is a clear error before anything
+    // is served (EOS's own HTTP server holds 80 with `protocol http`).
+    let mut ztp = match ztp_params(&config)? {
+        Some(params) => Some(ZtpService::start(params)?),
+        None => None,
+    };
+    if let Some(events) = ztp.as_mut().and_then(ZtpService::take_events) {
+        forward_ztp_events(events, inputs.clone());
+    }
+
+    let (store, leases, lease_file_problem, read_only) = open_leases(&config)?;
     let mut server = Server::new(server_config(&config)?);
-    server.load_leases(leases);
+    server.load_leases(ztps_dhcp::Clock::new().read().0, leases);
+    if let Some(why) = &read_only {
+        // Serve what is stored; a new lease could not be kept, so none is given.
+        server.refuse_new_leases(Some(why.clone()));
+    }
     let server = Arc::new(Mutex::new(server));
 
     let socket = DhcpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 67))?;
@@ -408,12 +482,16 @@ pub async fn run(config_path: &Path, config: Config) -> Result<()> {
         Err(e) => error!("could not drop capabilities, running with all of them: {e}"),
     }
     let board = Arc::new(EventBoard::default());
-    let service = Service::new(
-        server.clone(),
-        socket,
-        store,
-        inputs::dhcp_sink(board.clone(), inputs.clone()),
-    );
+    let mut sink = inputs::dhcp_sink(board.clone(), inputs.clone());
+    if let Some(hook) = ztp.as_ref().map(ZtpService::dhcp_hook) {
+        let daemon_sink = sink;
+        // The hook first: an ACKed leaf is admitted before anything else runs.
+        sink = Arc::new(move |e: &ztps_dhcp::Event| {
+            hook.on_dhcp(e);
+            daemon_sink(e);
+        });
+    }
+    let service = Service::new(server.clone(), socket, store, sink);
     let commit_stats = service.commit_stats();
     let (shutdown, mut dhcp_stop) = watch::channel(false);
     let dhcp_task = tokio::spawn(service.run(async move {
@@ -447,10 +525,15 @@ pub async fn run(config_path: &Path, config: Config) -> Result<()> {
         publisher: publish::Publisher::new(&config.state.dir),
         shutdown,
         config,
+        ztp,
     };
+    d.want_lldp();
     d.run_loop(&mut rx).await;
 
     let _ = d.shutdown.send(true);
+    if let Some(ztp) = d.ztp.take() {
+        ztp.stop().await;
+    }
     match dhcp_task.await {
         Ok(closed) => info!(
             "stopped; {} lease(s) on storage in {}",
@@ -503,6 +586,21 @@ impl Daemon {
             publish_due |= flow.publish;
         }
     }
+}
+
+/// Forwards the ZTP service's events into the loop (back-pressure stays in
+/// this task; the HTTP server and the DHCP hook only ever `try_send`).
+fn forward_ztp_events(
+    mut events: mpsc::Receiver<ztps_ztp::http::ZtpEvent>,
+    inputs: mpsc::Sender<DaemonInput>,
+) {
+    tokio::spawn(async move {
+        while let Some(e) = events.recv().await {
+            if inputs.send(DaemonInput::Ztp(e)).await.is_err() {
+                return;
+            }
+        }
+    });
 }
 
 /// Rate of status writes, for the publisher.

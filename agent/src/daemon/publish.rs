@@ -1,18 +1,16 @@
 //! Building and writing `status.json`: at most every [`MIN_PUBLISH_GAP`] while
 //! things change, at least every [`HEARTBEAT`] so `status` sees a live daemon.
 //!
-//! A build walks the leases once to index each link's current lease (and the
-//! set of links that hold one), then the links once: O(links + leases), never
-//! O(links x leases).
+//! A build asks the DHCP core for each link's summary and the lease counts,
+//! which it keeps up to date on change: O(links), never O(leases).
 
 use super::{Daemon, HEARTBEAT, MIN_PUBLISH_GAP};
 use crate::status::{self, Status};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use tokio::time::Instant;
 use tracing::warn;
 use ztps_dhcp::service::unix_now;
-use ztps_dhcp::{Lease, LeaseState};
 
 /// Where status goes and when it was last written.
 pub(super) struct Publisher {
@@ -57,40 +55,21 @@ impl Publisher {
 }
 
 /// The lease shown for a link: a bound one before others, then the newest.
-fn current_leases<'a>(leases: impl Iterator<Item = &'a Lease>) -> HashMap<&'a str, &'a Lease> {
-    let mut by_link: HashMap<&str, &Lease> = HashMap::new();
-    let rank = |l: &Lease| (l.state == LeaseState::Bound, l.updated);
-    for l in leases {
-        by_link
-            .entry(l.link.as_str())
-            .and_modify(|best| {
-                if rank(l) > rank(best) {
-                    *best = l;
-                }
-            })
-            .or_insert(l);
-    }
-    by_link
-}
-
 impl Daemon {
     /// The links that hold a lease now.
     pub(super) fn leased_links(&self) -> BTreeSet<String> {
         let server = self.server.lock().unwrap_or_else(|p| p.into_inner());
-        server.leases().map(|l| l.link.clone()).collect()
+        server.lease_links().map(str::to_string).collect()
     }
 
     fn status(&mut self) -> Status {
         let now = unix_now();
-        let server = self.server.lock().unwrap_or_else(|p| p.into_inner());
-        let mut lease_count = 0;
-        let mut active_leases = 0;
-        let leases = current_leases(server.leases().inspect(|l| {
-            lease_count += 1;
-            active_leases += usize::from(l.is_active(now));
-        }));
+        let dhcp_now = ztps_dhcp::Clock::new().read().0;
+        let mut server = self.server.lock().unwrap_or_else(|p| p.into_inner());
+        server.tick(dhcp_now);
+        let (lease_count, active_leases) = server.lease_counts();
         if self.leases_changed {
-            self.lease_links = leases.keys().map(|l| l.to_string()).collect();
+            self.lease_links = server.lease_links().map(str::to_string).collect();
             self.leases_changed = false;
         }
         let board = self.board.last.lock().unwrap_or_else(|p| p.into_inner());
@@ -98,16 +77,17 @@ impl Daemon {
             .views
             .iter()
             .map(|v| {
-                status::link_status(
+                let mut link = status::link_status(
                     v,
-                    leases.get(v.eos_name.as_str()).copied(),
+                    server.link_summary(&v.eos_name, dhcp_now).as_ref(),
                     board.get(&v.eos_name).cloned(),
                     now,
-                )
+                );
+                link.ztp = self.ztp.as_ref().and_then(|z| z.status(&v.eos_name));
+                link
             })
             .collect();
         drop(board);
-        drop(leases);
         drop(server);
         let failing = self
             .commit_stats

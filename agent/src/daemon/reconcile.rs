@@ -44,6 +44,13 @@ impl Daemon {
             self.lease_links.iter().cloned(),
         );
         let served: Vec<ServedLink> = views.iter().filter_map(LinkView::served_link).collect();
+        if let Some(ztp) = self.ztp.as_mut() {
+            let server = self.server.lock().unwrap_or_else(|p| p.into_inner());
+            ztp.update_peers(&served, server.leases(), ztps_dhcp::service::unix_now());
+            drop(server);
+            let want = ztp.wants_lldp();
+            self.poller.want_lldp(want);
+        }
         if served != self.served {
             self.server
                 .lock()

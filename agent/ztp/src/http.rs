@@ -18,9 +18,10 @@
 //!   activity watch on the socket closes a connection that moves no byte for
 //!   `idle_timeout` (a leaf that stops reading); request bodies are bounded in
 //!   size and time;
-//! - the peer table and the settings are `Arc` snapshots behind a lock held
-//!   only to clone the `Arc`, so the daemon swaps them (reconcile, SIGHUP)
-//!   without ever waiting on a request;
+//! - the peer table is updated in place under a lock held for one map
+//!   operation (a DHCP ACK inserts its leaf before the ACK leaves, so the
+//!   leaf's first fetch finds it); the settings are an `Arc` snapshot swapped
+//!   on SIGHUP; neither lock is ever held across an await;
 //! - events go to the daemon over a bounded channel with `try_send`: a full
 //!   channel drops (and counts) events, it never stalls a response.
 
@@ -80,8 +81,51 @@ impl<T> Shared<T> {
     }
 }
 
-/// Leased leaf address -> who that is.
-pub type PeerTable = Shared<HashMap<Ipv4Addr, PeerEntry>>;
+/// Leased leaf address -> who that is. Updated in place (one ACK is one
+/// insert, whatever the number of leases); readers copy out one entry under a
+/// read lock held for no longer than that.
+#[derive(Debug, Clone, Default)]
+pub struct PeerTable(Arc<RwLock<HashMap<Ipv4Addr, PeerEntry>>>);
+
+impl PeerTable {
+    /// A table holding `entries`.
+    pub fn new(entries: HashMap<Ipv4Addr, PeerEntry>) -> Self {
+        PeerTable(Arc::new(RwLock::new(entries)))
+    }
+
+    /// Who has leased `address`, if a served leaf has.
+    pub fn get(&self, address: &Ipv4Addr) -> Option<PeerEntry> {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(address)
+            .cloned()
+    }
+
+    /// Replaces the whole table (when it differs).
+    pub fn replace(&self, entries: HashMap<Ipv4Addr, PeerEntry>) {
+        let mut t = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if *t != entries {
+            *t = entries;
+        }
+    }
+
+    /// Adds or updates one leaf address (a DHCP ACK).
+    pub fn insert(&self, address: Ipv4Addr, entry: PeerEntry) {
+        let mut t = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if t.get(&address) != Some(&entry) {
+            t.insert(address, entry);
+        }
+    }
+
+    /// Removes a leaf address (a RELEASE).
+    pub fn remove(&self, address: &Ipv4Addr) {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(address);
+    }
+}
 
 /// A leaf address the server answers, and what it may be given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,20 +149,23 @@ pub struct LeafSpec {
 /// A leaf name that cannot safely name a file or an LLDP device.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "leaf name {0:?} is not a label: use 1-63 letters, digits, '-' or '_', not starting with '-'"
+    "leaf name {0:?} is not a label: use 1-63 letters, digits, '-', '_' or '.', starting with a \
+     letter or digit, without \"..\""
 )]
 pub struct LeafNameError(pub String);
 
 impl LeafSpec {
     /// Checks that `name` is a plain label (so `<name>.cfg` stays inside the
-    /// configs folder whatever the config crate allowed).
+    /// configs folder whatever the config crate allowed): the rule of
+    /// `ztps-config`'s `LeafName`, checked again here.
     pub fn new(name: &str, serial: Option<String>) -> Result<Self, LeafNameError> {
         let ok = !name.is_empty()
             && name.len() <= 63
-            && !name.starts_with('-')
+            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
             && name
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && !name.contains("..");
         if !ok {
             return Err(LeafNameError(name.to_string()));
         }
@@ -348,8 +395,7 @@ fn admit(peers: &PeerTable, peer: SocketAddr, stream: &TcpStream) -> Option<(Ipv
     };
     let peer_ip = v4(peer.ip())?;
     let local_ip = v4(stream.local_addr().ok()?.ip())?;
-    let table = peers.load();
-    let entry = table.get(&peer_ip)?;
+    let entry = peers.get(&peer_ip)?;
     (entry.spine == local_ip).then_some((peer_ip, local_ip))
 }
 
@@ -575,8 +621,8 @@ async fn handle(
     };
     // Who is asking is decided now, from the table as it is now: the lease
     // or the config may have changed since the connection was accepted.
-    let entry = match ctx.peers.load().get(&peer) {
-        Some(e) if e.spine == local => e.clone(),
+    let entry = match ctx.peers.get(&peer) {
+        Some(e) if e.spine == local => e,
         _ => return text(StatusCode::FORBIDDEN, "not a served leaf\n"),
     };
     let headers = LeafHeaders::from_headers(req.headers());
@@ -1084,7 +1130,7 @@ mod tests {
 
         // The leaf moved to Ethernet4: the same address now maps to that
         // port's entry, so it gets that port's config.
-        r.peers.store(HashMap::from([(
+        r.peers.replace(HashMap::from([(
             LEAF3,
             entry("Ethernet4", Some(("leaf4", None))),
         )]));
@@ -1274,7 +1320,7 @@ mod tests {
             "-x",
             ".hidden",
             "leaf 3",
-            "leaf3.cfg",
+            "a..b",
             &"a".repeat(64),
         ] {
             assert!(LeafSpec::new(bad, None).is_err(), "{bad:?}");

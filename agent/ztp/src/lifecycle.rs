@@ -395,9 +395,12 @@ impl Lifecycle {
         if self.stage == Stage::Provisioned {
             return None;
         }
-        let seen = devices
-            .iter()
-            .any(|d| d.split('.').next().unwrap_or("") == leaf);
+        // The device name up to its first dot is the leaf's name (for a name
+        // with dots of its own: the device name is it, or starts with it and a dot).
+        let seen = devices.iter().any(|d| {
+            d.strip_prefix(leaf)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        });
         if !seen {
             return None;
         }

@@ -96,7 +96,7 @@ retry_after() {
 # spine's download cap) for at most MAX_BUSY_SECONDS; retries other failures
 # MAX_ATTEMPTS times, each resuming where the last stopped.
 download() {
-    local attempts=0 busy_until=$((SECONDS + MAX_BUSY_SECONDS)) have rc code
+    local attempts=0 busy_until=$((SECONDS + MAX_BUSY_SECONDS)) have rc code wait
     while :; do
         have=$(file_size "$PART")
         if [ "$have" -gt "$IMAGE_SIZE" ]; then
@@ -107,6 +107,9 @@ download() {
             return 0
         fi
         check_space "$have"
+        if [ "$have" -gt 0 ]; then
+            echo "ztps: resuming $IMAGE at byte $have of $IMAGE_SIZE"
+        fi
         : > "$HEADERS"
         rc=0
         "${CURL[@]}" --fail --speed-limit 1024 --speed-time 60 -D "$HEADERS" \
@@ -119,7 +122,9 @@ download() {
             if [ "$SECONDS" -ge "$busy_until" ]; then
                 fail "the spine stayed busy (503) for ${MAX_BUSY_SECONDS}s"
             fi
-            sleep "$(retry_after)"
+            wait=$(retry_after)
+            echo "ztps: the spine is busy (503), retrying in ${wait}s"
+            sleep "$wait"
             continue
         fi
         attempts=$((attempts + 1))

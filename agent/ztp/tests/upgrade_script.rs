@@ -342,6 +342,10 @@ async fn resumes_a_partial_image_left_on_flash() {
         Some(format!("bytes={have}-").as_str())
     );
     assert_eq!(images[0].status, 206);
+    assert!(
+        out.contains(&format!("resuming EOS-4.33.2F.swi at byte {have} of")),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -434,6 +438,7 @@ async fn waits_out_503_then_finishes() {
         "{codes:?}"
     );
     assert_eq!(codes.last(), Some(&200));
+    assert!(out.contains("busy (503), retrying in 1s"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,7 @@ use super::servers::{save_configs, Bins, Mode, Running, Server, Setup};
 use super::topo::{self, LinkSpec};
 use super::{client, Progress};
 use anyhow::{bail, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ pub const WARM_LEASES: u32 = 10;
 pub const SETTLE: Duration = Duration::from_secs(3);
 
 /// One process of a measured tree.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProcRss {
     /// `comm`.
     pub name: String,
@@ -38,7 +38,7 @@ pub struct ProcRss {
 }
 
 /// One server's figures in one run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Sample {
     /// Sum of VmRSS over the counted process trees, KiB.
     pub rss_kib: u64,
@@ -47,7 +47,7 @@ pub struct Sample {
 }
 
 /// One run of the workload: every server, plus the python3 poller.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Run {
     /// Per server key.
     pub servers: BTreeMap<String, Sample>,
@@ -67,7 +67,8 @@ struct Live {
     running: Running,
 }
 
-fn tree_of(pids: &[(&'static str, u32)]) -> (Sample, u64) {
+/// The sample (VmRSS) and CPU ticks of the trees of `pids`.
+pub fn tree_of(pids: &[(&'static str, u32)]) -> (Sample, u64) {
     let mut processes = Vec::new();
     let mut ticks = 0;
     for (_, pid) in pids {

@@ -23,7 +23,7 @@ use super::servers::{save_configs, Mode, Server, Setup};
 use super::topo::{self, LinkSpec};
 use super::{client, Progress};
 use anyhow::{bail, Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::BufRead as _;
 use std::path::Path;
 use std::process::Stdio;
@@ -35,7 +35,7 @@ use ztps_tests::netns::Netns;
 pub const LEAD: Duration = Duration::from_millis(100);
 
 /// One measurement.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Run {
     /// t0 to bound, seconds.
     pub seconds: f64,

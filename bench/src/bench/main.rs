@@ -7,7 +7,11 @@
 //! 2. link-up to lease: a port comes up, a waiting udhcpc gets its lease
 //!    ([`linkup`]);
 //! 3. footprint: RSS and idle CPU with 64 served links, and the size of our
-//!    static i686 binary ([`footprint`]).
+//!    static i686 binary ([`footprint`]);
+//! 4. scale: RSS holding 50,000 leases, idle CPU with 2,000 links ([`scale`]).
+//!
+//! `--only W` runs one workload and carries the others over from the newest
+//! file in `bench/results/`, so BENCHMARKS.md stays whole.
 //!
 //! It installs the Debian packages it lacks, builds what it needs in release,
 //! and writes `BENCHMARKS.md` and `bench/results/<date>.json`. The servers are
@@ -26,9 +30,11 @@ mod perfdhcp;
 mod probe;
 mod proc;
 mod report;
+mod scale;
 mod servers;
 mod throughput;
 mod topo;
+mod ztp;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser as _;
@@ -73,6 +79,9 @@ enum Workload {
     Throughput,
     Linkup,
     Footprint,
+    /// 16 leaves fetch a 512 MiB EOS image: ours, nginx, python3 http.server.
+    Ztp,
+    Scale,
 }
 
 /// Progress lines on stderr, with the time since the start.
@@ -167,6 +176,15 @@ fn build(ours: Ours) -> Result<Bins> {
         ]))
         .context("building ztps-agent (`--ours harness` benchmarks the DHCP crate alone)")?;
     }
+    run_cmd(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "ztps-bench",
+        "--bin",
+        "ztp-image-server",
+    ]))
+    .context("building ztp-image-server")?;
     let rel = target_dir().join("release");
     Ok(Bins {
         agent: rel.join("ztps-agent"),
@@ -423,7 +441,10 @@ fn run(args: BenchArgs) -> Result<()> {
         throughput: BTreeMap::new(),
         linkup: BTreeMap::new(),
         footprint: Vec::new(),
+        ztp: BTreeMap::new(),
+        scale: BTreeMap::new(),
         binary,
+        carried: None,
     };
     let configs = root().join("bench").join("configs");
 
@@ -501,8 +522,33 @@ fn run(args: BenchArgs) -> Result<()> {
         }
     }
 
+    if want(Workload::Ztp) {
+        let setup = ztp::Setup {
+            ours: &target_dir().join("release").join("ztp-image-server"),
+            nginx: &find("nginx", &["/usr/sbin/nginx"])?,
+            python: &bins.python,
+            work: &work.path,
+            runs,
+        };
+        results.ztp = ztp::run(&setup, &mut progress)?;
+    }
+
+    if want(Workload::Scale) {
+        let window = Duration::from_secs(if args.quick { 10 } else { 30 });
+        for r in 0..runs as usize {
+            for s in all {
+                progress.note(&format!("scale run {}/{runs}: {}", r + 1, s.key()));
+                let out = scale::run_once(s, &work.path, r, window, &mut progress)?;
+                results.scale.entry(s.key().into()).or_default().push(out);
+            }
+        }
+    }
+
     let results_dir = root().join("bench").join("results");
     std::fs::create_dir_all(&results_dir)?;
+    if args.only.is_some() {
+        carry_over(&mut results, &results_dir, want)?;
+    }
     let json_path = results_dir.join(format!("{stamp}.json"));
     std::fs::write(&json_path, serde_json::to_string_pretty(&results)? + "\n")
         .with_context(|| format!("writing {}", json_path.display()))?;
@@ -511,6 +557,50 @@ fn run(args: BenchArgs) -> Result<()> {
     std::fs::write(root().join("BENCHMARKS.md"), &md).context("writing BENCHMARKS.md")?;
     println!("{md}");
     progress.note(&format!("wrote BENCHMARKS.md and {json_rel}"));
+    Ok(())
+}
+
+/// Takes the workloads this run did not run from the newest results file.
+fn carry_over(results: &mut Results, dir: &Path, want: impl Fn(Workload) -> bool) -> Result<()> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let Some(newest) = files.pop() else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(&newest)
+        .with_context(|| format!("reading {}", newest.display()))?;
+    let prev: Results = serde_json::from_str(&text)
+        .with_context(|| format!("reading {} (results of an older bench?)", newest.display()))?;
+    if !want(Workload::Throughput) {
+        results.throughput = prev.throughput;
+        results.settings.throughput = prev.settings.throughput;
+    }
+    if !want(Workload::Linkup) {
+        results.linkup = prev.linkup;
+    }
+    if !want(Workload::Footprint) {
+        results.footprint = prev.footprint;
+        results.binary = prev.binary;
+        results.servers = prev.servers;
+        results.settings.cpu_window_s = prev.settings.cpu_window_s;
+    }
+    if !want(Workload::Scale) {
+        results.scale = prev.scale;
+    }
+    if !want(Workload::Ztp) {
+        results.ztp = prev.ztp;
+    }
+    let name = newest.file_name().unwrap_or_default().to_string_lossy();
+    results.carried = Some(report::Carried {
+        json: format!("bench/results/{name}"),
+        command: prev.settings.command,
+        date: prev.date,
+        runs: prev.settings.runs,
+    });
     Ok(())
 }
 

@@ -9,7 +9,7 @@
 
 use super::proc::run_logged;
 use anyhow::{bail, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
 use ztps_tests::netns::Netns;
@@ -26,7 +26,7 @@ pub const CLIENTS: u32 = 50_000;
 pub const EXIT_WAIT_US: u32 = 1_000_000;
 
 /// One exchange type's figures.
-#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Exchange {
     /// Requests sent.
     pub sent: u64,
@@ -41,7 +41,7 @@ pub struct Exchange {
 }
 
 /// A perfdhcp report.
-#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// DISCOVER -> OFFER.
     pub discover_offer: Exchange,

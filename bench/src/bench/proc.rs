@@ -116,6 +116,11 @@ impl Proc {
         log_tail(&self.log, 3000)
     }
 
+    /// Sends SIGINT to the process (perfdhcp then prints its statistics).
+    pub fn interrupt(&self) {
+        self.guard.signal(nix::sys::signal::Signal::SIGINT);
+    }
+
     /// Sends SIGTERM to the group, waits up to `grace`, then SIGKILLs the group.
     pub fn stop(&mut self, grace: Duration) {
         self.guard.stop(grace);

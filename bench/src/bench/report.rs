@@ -2,13 +2,13 @@
 //! targets of issue 7.
 
 use super::servers::Ours;
-use super::{footprint, linkup, throughput};
-use serde::Serialize;
+use super::{footprint, linkup, scale, throughput, ztp};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// The machine.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Machine {
     /// CPU model name.
     pub cpu: String,
@@ -25,7 +25,7 @@ pub struct Machine {
 }
 
 /// How the benchmark was run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
     /// The command line.
     pub command: String,
@@ -42,7 +42,7 @@ pub struct Settings {
 }
 
 /// A server, as the tables name it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerInfo {
     /// Key.
     pub key: String,
@@ -57,7 +57,7 @@ pub struct ServerInfo {
 }
 
 /// Our static binary.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Binary {
     /// Where, as shown (relative to the repository when inside it).
     pub path: String,
@@ -70,8 +70,21 @@ pub struct Binary {
     pub error: Option<String>,
 }
 
+/// The results file the workloads not rerun were taken from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Carried {
+    /// `bench/results/<stamp>.json`.
+    pub json: String,
+    /// The command that produced it.
+    pub command: String,
+    /// When.
+    pub date: String,
+    /// Its runs per workload.
+    pub runs: u32,
+}
+
 /// Everything one `cargo xtask bench` measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Results {
     /// When (UTC).
     pub date: String,
@@ -89,8 +102,17 @@ pub struct Results {
     pub linkup: BTreeMap<String, Vec<linkup::Run>>,
     /// Footprint runs.
     pub footprint: Vec<footprint::Run>,
+    /// ZTP image-serving runs per server key (`ours`, `nginx`, `python`).
+    #[serde(default)]
+    pub ztp: BTreeMap<String, Vec<ztp::Run>>,
     /// The i686 static binary.
     pub binary: Option<Binary>,
+    /// Workload 4, per server key.
+    #[serde(default)]
+    pub scale: BTreeMap<String, Vec<scale::Run>>,
+    /// Where the workloads this run did not run come from (`--only`).
+    #[serde(default)]
+    pub carried: Option<Carried>,
 }
 
 /// Median, min, max of a sample.
@@ -214,6 +236,14 @@ impl Results {
              medians with [min–max].\n",
             s.command, self.date, s.runs
         );
+        if let Some(c) = &self.carried {
+            let _ = writeln!(
+                m,
+                "> Workloads not run by this command are carried over unchanged from \
+                 `{}` (`{}` on {}, {} run(s) per server).\n",
+                c.json, c.command, c.date, c.runs
+            );
+        }
         if s.quick {
             let _ = writeln!(
                 m,
@@ -239,6 +269,11 @@ impl Results {
         self.throughput_section(&mut m);
         self.linkup_section(&mut m);
         self.footprint_section(&mut m);
+        self.scale_section(&mut m);
+        if !self.ztp.is_empty() {
+            m.push_str(&ztp::markdown(&self.ztp));
+            m.push('\n');
+        }
         self.method_section(&mut m);
         m
     }
@@ -653,6 +688,73 @@ impl Results {
         }
     }
 
+    fn scale_section(&self, m: &mut String) {
+        if self.scale.is_empty() {
+            return;
+        }
+        let _ = writeln!(m, "## 4. Scale: 50,000 leases, 2,000 links\n");
+        let _ = writeln!(
+            m,
+            "One server at a time. **Leases:** the throughput topology (one /16 link), the \
+             server fresh in its static mode; perfdhcp's avalanche scenario provisions {} \
+             distinct clients, {} at a time (each chunk's DISCOVERs at once, then RFC 2131 \
+             back-off until each has its ACK; deadline {} s); RSS is VmRSS of the server's tree 5 s \
+             later. **Links:** {} connected /30 links, the server in its dynamic mode (ours \
+             with eos-sim reporting every port connected), a lease on the first and the last \
+             link, 5 s settle, then utime+stime of the tree over an idle window, percent of \
+             one core.\n",
+            scale::LEASES,
+            scale::CHUNK,
+            scale::PROVISION_DEADLINE.as_secs(),
+            scale::LINKS
+        );
+        let _ = writeln!(
+            m,
+            "| Server | RSS with {} leases (MiB) | ACKs, time to provision | Idle CPU with {} links (%) | RSS with {} links (MiB) | ours ÷ server (RSS, leases) |",
+            scale::LEASES, scale::LINKS, scale::LINKS
+        );
+        let _ = writeln!(m, "| --- | --- | --- | --- | --- | --- |");
+        let med = |key: &str, f: &dyn Fn(&scale::Run) -> f64| {
+            let v: Vec<f64> = self.scale.get(key).into_iter().flatten().map(f).collect();
+            stats(&v)
+        };
+        let lease_rss = |key: &str| med(key, &|r| r.leases.rss_kib as f64);
+        let ours = lease_rss("ours").map(|s| s.median);
+        for info in &self.servers {
+            let Some(runs) = self.scale.get(&info.key) else {
+                continue;
+            };
+            let acks: Vec<String> = runs
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}{} in {:.0} s",
+                        r.leases.acked,
+                        if r.leases.complete { "" } else { " (deadline)" },
+                        r.leases.provision_s
+                    )
+                })
+                .collect();
+            let rss = lease_rss(&info.key);
+            let _ = writeln!(
+                m,
+                "| {} / {} | {} | {} | {} | {} | {} |",
+                info.static_name,
+                info.dynamic_name,
+                show(rss, mib),
+                acks.join("; "),
+                show(med(&info.key, &|r| r.links.cpu_pct), |v| format!("{v:.2}")),
+                show(med(&info.key, &|r| r.links.rss_kib as f64), mib),
+                if info.key == "ours" {
+                    "—".to_string()
+                } else {
+                    x(ratio(ours, rss.map(|s| s.median)))
+                }
+            );
+        }
+        let _ = writeln!(m);
+    }
+
     fn method_section(&self, m: &mut String) {
         let _ = writeln!(m, "## Method\n");
         let _ = writeln!(
@@ -721,6 +823,24 @@ fn fmt3(v: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn results_of_record_read_back_for_carrying_over() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+        let mut read = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|x| x == "json") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let results: Results = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert!(!results.servers.is_empty());
+                assert!(results.markdown("x.json").contains("## 1. Throughput"));
+                read += 1;
+            }
+        }
+        assert!(read > 0, "no results in {}", dir.display());
+    }
 
     #[test]
     fn medians_of_odd_and_even_samples() {

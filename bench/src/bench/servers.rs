@@ -25,7 +25,9 @@ pub const BOOTFILE_URL: &str = "http://10.10.10.11:8080/bootstrap";
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Which implementation stands for "ours".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Ours {
     /// `ztps-agent daemon` with `eos-sim` answering eAPI: the product.

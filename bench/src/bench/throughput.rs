@@ -17,7 +17,7 @@ use super::servers::{save_configs, Mode, Server, Setup};
 use super::topo::{self, LinkSpec};
 use super::{client, Progress};
 use anyhow::{Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use ztps_tests::netns::Netns;
@@ -30,7 +30,7 @@ pub const MAX_LOSS: f64 = 0.01;
 pub const MIN_SEND_FRACTION: f64 = 0.95;
 
 /// Settings of the throughput workload.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
     /// Rates tried, in order (exchanges per second), until two fail in a row.
     pub ladder: Vec<u32>,
@@ -43,7 +43,7 @@ pub struct Settings {
 }
 
 /// One rate step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Step {
     /// Rate asked (`-r`).
     pub rate: u32,
@@ -58,7 +58,7 @@ pub struct Step {
 }
 
 /// One run of the ladder for one server.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Run {
     /// The 200/s run.
     pub latency: Report,

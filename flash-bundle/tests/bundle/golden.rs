@@ -2,11 +2,27 @@
 //! `tests/golden/<site>/<path>`. `UPDATE_GOLDEN=1 cargo test -p ztps-flash-bundle`
 //! rewrites them (and removes stale ones); review the diff before committing.
 
-use crate::{bundle_of, sites};
+use crate::{avd_bundles, bundle_of, sites};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use ztps_flash_bundle::render::{AGENT_BIN64_PATH, AGENT_BIN_PATH};
+use ztps_flash_bundle::Bundle;
+
+/// Every test bundle: the sites', and each spine's of the AVD fixtures
+/// (golden directory `avd-<fixture>/<spine>`).
+fn all_bundles() -> Vec<(String, Bundle)> {
+    let mut all: Vec<(String, Bundle)> = sites()
+        .into_iter()
+        .map(|(name, path)| (name.to_string(), bundle_of(&path)))
+        .collect();
+    for fixture in ["v3", "v5"] {
+        for (spine, bundle) in avd_bundles(fixture) {
+            all.push((format!("avd-{fixture}/{spine}"), bundle));
+        }
+    }
+    all
+}
 
 fn golden_dir(site: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -67,9 +83,8 @@ fn diff(expected: &str, actual: &str) -> String {
 fn rendered_files_match_the_goldens() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1");
     let mut failures = Vec::new();
-    for (name, path) in sites() {
-        let bundle = bundle_of(&path);
-        let dir = golden_dir(name);
+    for (name, bundle) in all_bundles() {
+        let dir = golden_dir(&name);
         let mut expected_files = BTreeSet::new();
         for f in bundle.files() {
             if f.path == AGENT_BIN_PATH || f.path == AGENT_BIN64_PATH {
@@ -148,4 +163,49 @@ fn each_site_has_the_files_it_asked_for() {
     assert!(
         pools.contains(&"boot-config".to_string()) && pools.contains(&"fullrecover".to_string())
     );
+    // Spine-served: the leaves' configs, and no VM piece.
+    assert_eq!(
+        paths("ztp"),
+        [
+            "INSTALL.txt",
+            "SHA256SUMS",
+            "startup-config",
+            "startup-config.snippet",
+            "ztps/configs/leaf1.cfg",
+            "ztps/configs/leaf2.cfg",
+            "ztps/configs/leaf3.cfg",
+            "ztps/ztps-agent",
+            "ztps/ztps-agent.x86_64",
+            "ztps/ztps.toml"
+        ]
+    );
+}
+
+#[test]
+fn a_spine_served_bundle_renders_no_vm_pieces() {
+    for name in ["ztp", "ztp-image"] {
+        let (_, p) = sites().into_iter().find(|(n, _)| *n == name).unwrap();
+        let bundle = bundle_of(&p);
+        let text =
+            |path: &str| String::from_utf8(bundle.file(path).unwrap().contents.clone()).unwrap();
+        for path in ["startup-config", "startup-config.snippet", "ztps/ztps.toml"] {
+            let t = text(path);
+            for vm_piece in [
+                "virtual-machine",
+                "Loopback2",
+                "ztps.xml",
+                "event-handler",
+                "[vm]",
+                "[bridge]",
+                "bootfile_url",
+            ] {
+                assert!(!t.contains(vm_piece), "{name}: {path} has {vm_piece}:\n{t}");
+            }
+        }
+        let snippet = text("startup-config.snippet");
+        assert!(
+            snippet.contains("management api http-commands") && snippet.contains("daemon ztps")
+        );
+        assert!(text("INSTALL.txt").contains("Mode: spine-served (ztp.serve = true)"));
+    }
 }

@@ -2,13 +2,15 @@
 //! files for every rendered file of two sites, the agent schema, libvirt's
 //! validator, `sha256sum -c`, and writing to disk.
 
+mod avd;
 mod golden;
+mod payload;
 mod tools;
 mod write;
 
 use std::path::{Path, PathBuf};
 use ztps_flash_bundle::elf::{fake_executable, Arch};
-use ztps_flash_bundle::{build, Binaries, Bundle, Site};
+use ztps_flash_bundle::{build, Binaries, Bundle, Payload, Site};
 
 /// Version used in rendered files, so that the goldens do not change with releases.
 pub const VERSION: &str = "0.0.0-test";
@@ -19,6 +21,8 @@ pub fn sites() -> Vec<(&'static str, PathBuf)> {
     vec![
         ("example", dir.join("../examples/site.toml")),
         ("pools", dir.join("tests/sites/pools.toml")),
+        ("ztp", dir.join("../examples/site-ztp.toml")),
+        ("ztp-image", dir.join("tests/sites/ztp-image.toml")),
     ]
 }
 
@@ -36,7 +40,43 @@ pub fn load_site(path: &Path) -> Site {
     Site::parse(&text, &path.display().to_string()).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The payload of a test site: the files it names, relative to the site file.
+pub fn payload_of(site: &Site, path: &Path) -> Payload {
+    Payload::load(site, path.parent().unwrap()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The AVD fixture `tests/avd/<fixture>`.
+pub fn avd_dir(fixture: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/avd")
+        .join(fixture)
+}
+
+/// One bundle per spine of an AVD fixture, with the default `--avd` site.
+pub fn avd_bundles(fixture: &str) -> Vec<(String, Bundle)> {
+    let dir = avd_dir(fixture);
+    ztps_flash_bundle::avd::load_spines(&dir, None)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|spine| {
+            let site = Site::avd_default()
+                .for_spine(
+                    &spine.hostname,
+                    spine.leaves,
+                    dir.join(ztps_flash_bundle::avd::CONFIGS),
+                )
+                .unwrap_or_else(|e| panic!("{e}"));
+            let payload = Payload::load(&site, Path::new("/")).unwrap_or_else(|e| panic!("{e}"));
+            let bundle =
+                build(&site, &fake_binaries(), &payload, VERSION).unwrap_or_else(|e| panic!("{e}"));
+            (spine.hostname, bundle)
+        })
+        .collect()
+}
+
 /// The bundle of a test site.
 pub fn bundle_of(path: &Path) -> Bundle {
-    build(&load_site(path), &fake_binaries(), VERSION).unwrap_or_else(|e| panic!("{e}"))
+    let site = load_site(path);
+    build(&site, &fake_binaries(), &payload_of(&site, path), VERSION)
+        .unwrap_or_else(|e| panic!("{e}"))
 }

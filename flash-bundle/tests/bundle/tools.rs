@@ -46,6 +46,36 @@ fn rendered_agent_config_passes_the_agent_schema() {
                 assert_eq!(c.dhcp.hostname.as_deref(), Some("leaf-{serial}"));
                 assert_eq!(c.dhcp.lease_time, std::time::Duration::from_secs(12 * 3600));
             }
+            "ztp" => {
+                assert!(c.ztp.serve);
+                assert_eq!(c.dhcp.bootfile_url, None);
+                assert_eq!(c.ztp.port, 80);
+                let leaves: Vec<(&str, &str)> = c
+                    .ztp
+                    .leaf
+                    .iter()
+                    .map(|l| (l.interface.as_str(), l.name.as_str()))
+                    .collect();
+                assert_eq!(
+                    leaves,
+                    [
+                        ("Ethernet1", "leaf1"),
+                        ("Ethernet2", "leaf2"),
+                        ("Ethernet49/1", "leaf3")
+                    ]
+                );
+                assert_eq!(c.ztp.leaf[0].serial.as_deref(), Some("JPE20000001"));
+                assert_eq!(c.ztp.image, None);
+            }
+            "ztp-image" => {
+                assert!(c.ztp.serve);
+                assert_eq!(c.ztp.port, 50080);
+                assert_eq!(c.ztp.max_image_downloads, 2);
+                assert_eq!(c.ztp.image.as_ref().unwrap().version, "4.33.2F");
+                assert_eq!(c.dhcp.links[0].interface, "Ethernet7");
+                assert_eq!(c.dhcp.domain_name.as_deref(), Some("fabric.example"));
+                assert_eq!(c.dhcp.exclude[0], "Ethernet48");
+            }
             other => panic!("unexpected site {other}"),
         }
     }
@@ -75,8 +105,13 @@ fn virt_xml_validate(file: &Path) -> (bool, String) {
 fn rendered_domain_xml_validates_with_libvirt() {
     let tmp = tempfile::tempdir().unwrap();
     for (name, path) in sites() {
+        let bundle = bundle_of(&path);
+        if name.starts_with("ztp") {
+            assert!(bundle.file(DOMAIN_XML_PATH).is_none(), "{name}: no VM");
+            continue;
+        }
         let file = tmp.path().join(format!("{name}.xml"));
-        fs::write(&file, text(&bundle_of(&path), DOMAIN_XML_PATH)).unwrap();
+        fs::write(&file, text(&bundle, DOMAIN_XML_PATH)).unwrap();
         let (ok, log) = virt_xml_validate(&file);
         assert!(ok, "{name}: {log}");
     }
@@ -130,7 +165,7 @@ fn sha256sums_verify_with_sha256sum() {
         );
 
         // And a changed file is caught.
-        fs::write(dir.join("ztps.xml"), "changed").unwrap();
+        fs::write(dir.join(AGENT_CONFIG_PATH), "changed").unwrap();
         let out = Command::new("sha256sum")
             .args(["-c", SHA256SUMS_PATH])
             .current_dir(&dir)

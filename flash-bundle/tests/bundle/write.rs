@@ -5,7 +5,7 @@ use crate::{bundle_of, fake_binaries, load_site, sites, VERSION};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use ztps_flash_bundle::elf::{fake_executable, Arch};
-use ztps_flash_bundle::{build, Binaries, BundleError};
+use ztps_flash_bundle::{build, Binaries, BundleError, Payload};
 
 #[test]
 fn write_to_sets_modes_and_replaces_the_previous_bundle() {
@@ -79,7 +79,9 @@ fn dynamic_or_wrong_arch_binaries_are_refused() {
         i686: fake_executable(Arch::I686, Some("/lib/ld-musl-i386.so.1")),
         ..fake_binaries()
     };
-    let e = build(&site, &dynamic, VERSION).unwrap_err().to_string();
+    let e = build(&site, &dynamic, &Payload::default(), VERSION)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("ztps/ztps-agent (i686): dynamically linked") && e.contains("ld-musl"),
         "{e}"
@@ -88,7 +90,9 @@ fn dynamic_or_wrong_arch_binaries_are_refused() {
         i686: fake_executable(Arch::X86_64, None),
         x86_64: fake_executable(Arch::I686, None),
     };
-    let e = build(&site, &swapped, VERSION).unwrap_err().to_string();
+    let e = build(&site, &swapped, &Payload::default(), VERSION)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("wrong architecture"), "{e}");
 }
 

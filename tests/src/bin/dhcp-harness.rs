@@ -121,11 +121,17 @@ async fn main() {
         args.lease_file.display(),
         report
             .damage
+            .as_ref()
             .map(|d| format!(" (damaged, moved to {})", d.moved_to.display()))
             .unwrap_or_default()
     );
     let mut server = Server::new(config);
-    server.load_leases(leases);
+    let (now, _) = ztps_dhcp::Clock::new().read();
+    server.load_leases(now, leases);
+    if let Some(why) = &report.read_only {
+        eprintln!("harness: lease file read-only, new leases refused: {why}");
+        server.refuse_new_leases(Some(why.clone()));
+    }
     server.set_links(load_links(&args.links));
     let server = Arc::new(Mutex::new(server));
     let socket = match DhcpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 67)) {

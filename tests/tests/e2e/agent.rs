@@ -44,6 +44,8 @@ impl Spine {
             .arg("--control")
             .arg(dir.path().join("control.json"))
             .args(["--model", "DCS-7280CR3-32P4", "--serial", "JPESPINE01"])
+            .arg("--lldp-file")
+            .arg(dir.path().join("lldp.json"))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("eos-sim.log")).unwrap())
             .spawn()
@@ -255,6 +257,35 @@ fn boot_sets_up_bridge_and_forwarding_restarts_the_vm_and_is_idempotent() {
     assert!(text(&dry).contains("already in place"), "{}", text(&dry));
     let calls = std::fs::read_to_string(spine.path("fastcli.log")).unwrap();
     assert_eq!(calls.lines().count(), 2, "dry run restarts nothing");
+}
+
+#[test]
+fn boot_in_spine_served_mode_builds_no_bridge_and_restarts_no_vm() {
+    let spine = Spine::new();
+    let cfg = spine.config_path();
+    let mut config = std::fs::read_to_string(&cfg).unwrap();
+    config.push_str("\n[ztp]\nserve = true\n");
+    std::fs::write(&cfg, config).unwrap();
+    let forwarding = || spine.ns.sh("cat /proc/sys/net/ipv4/ip_forward").stdout;
+    let forwarding_before = forwarding();
+
+    let out = spine.boot();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("ztp.serve = true"), "{t}");
+    assert!(!t.contains("FAILED"), "{t}");
+    let links = spine.ns.ip("-d link show");
+    assert!(!links.contains("br0"), "no bridge is made: {links}");
+    assert!(
+        !spine.path("fastcli.log").exists(),
+        "FastCli is not run: {:?}",
+        std::fs::read_to_string(spine.path("fastcli.log"))
+    );
+    assert_eq!(forwarding(), forwarding_before, "forwarding is left alone");
+
+    let dry = spine.agent(&["boot", "--config", cfg.to_str().unwrap(), "--dry-run"]);
+    assert!(dry.status.success(), "{}", text(&dry));
+    assert!(text(&dry).contains("vm-restart  skipped"), "{}", text(&dry));
 }
 
 #[test]

@@ -600,6 +600,37 @@ async fn lldp_neighbors_come_from_the_tests_table_in_the_shape_of_the_capture() 
         "{text:?}"
     );
 
+    // The client's own parser reads it: each leaf's device name on its port.
+    let parsed = eapi.lldp_neighbors().await.unwrap();
+    let rows: Vec<(&str, &str, &str, Option<Duration>)> = parsed
+        .iter()
+        .map(|n| {
+            (
+                n.port.as_str(),
+                n.neighbor_device.as_str(),
+                n.neighbor_port.as_str(),
+                n.ttl,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                "Ethernet3",
+                "leaf3.example.net",
+                "Ethernet50/1",
+                Some(Duration::from_secs(120))
+            ),
+            (
+                "Ethernet10",
+                "leaf10.example.net",
+                "Ethernet49/1",
+                Some(Duration::from_secs(120))
+            ),
+        ]
+    );
+
     // A replaced leaf, and an unplugged one.
     ztps_tests::eos::set_lldp_neighbor(&table, "Ethernet3", "leaf3b.example.net", "Ethernet1");
     ztps_tests::eos::clear_lldp_neighbor(&table, "Ethernet10");

@@ -2,6 +2,9 @@
 
 mod agent;
 mod daemon_hardening;
+mod dhcp_hardening;
 mod dhcp_server;
 mod eapi_client;
 mod faults;
+mod ztp;
+mod ztp_image;

@@ -37,11 +37,13 @@ mod lldp;
 use clap::Parser as _;
 use serde_json::json;
 use std::fs::OpenOptions;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, UnixListener};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::watch;
 
 use control::{Control, Mode};
@@ -121,16 +123,7 @@ async fn open_listeners(
         let bound = listener.local_addr()?;
         *server.eos.http_bound.lock().unwrap() = Some(bound);
         eprintln!("eos-sim: listening on http://{bound}/command-api");
-        let server = Arc::clone(server);
-        let stop = server.generation.subscribe();
-        loops.push(tokio::spawn(async move {
-            accept_loop(
-                stop,
-                || listener.accept(),
-                |(stream, _)| spawn_connection(&server, stream),
-            )
-            .await;
-        }));
+        loops.push(serve_on(server, listener));
     }
     if let Some(path) = &options.unix {
         match std::fs::remove_file(path) {
@@ -139,16 +132,7 @@ async fn open_listeners(
         }
         let listener = UnixListener::bind(path)?;
         eprintln!("eos-sim: listening on unix:{}", path.display());
-        let server = Arc::clone(server);
-        let stop = server.generation.subscribe();
-        loops.push(tokio::spawn(async move {
-            accept_loop(
-                stop,
-                || listener.accept(),
-                |(stream, _)| spawn_connection(&server, stream),
-            )
-            .await;
-        }));
+        loops.push(serve_on(server, listener));
     }
     Ok(loops)
 }
@@ -167,28 +151,47 @@ async fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
     }
 }
 
-/// Accepts until the generation changes; the listener is dropped (closed) on return.
-async fn accept_loop<T, Fut, Accept, Handle>(
-    mut stop: watch::Receiver<u64>,
-    accept: Accept,
-    handle: Handle,
-) where
-    Accept: Fn() -> Fut,
-    Fut: std::future::Future<Output = io::Result<T>>,
-    Handle: Fn(T),
-{
-    loop {
-        tokio::select! {
-            accepted = accept() => match accepted {
-                Ok(connection) => handle(connection),
-                Err(e) => {
-                    eprintln!("eos-sim: accept: {e}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            },
-            _ = stop.changed() => return,
-        }
+/// A listening socket eAPI is served on.
+trait Listener: Send + 'static {
+    /// An accepted connection.
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// Waits for the next connection.
+    fn next(&self) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+}
+
+impl Listener for TcpListener {
+    type Stream = TcpStream;
+    async fn next(&self) -> io::Result<TcpStream> {
+        self.accept().await.map(|(stream, _)| stream)
     }
+}
+
+impl Listener for UnixListener {
+    type Stream = UnixStream;
+    async fn next(&self) -> io::Result<UnixStream> {
+        self.accept().await.map(|(stream, _)| stream)
+    }
+}
+
+/// Accepts on `listener` until the generation changes; the listener is dropped
+/// (closed) then.
+fn serve_on<L: Listener>(server: &Arc<Server>, listener: L) -> tokio::task::JoinHandle<()> {
+    let server = Arc::clone(server);
+    let mut stop = server.generation.subscribe();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                accepted = listener.next() => match accepted {
+                    Ok(stream) => spawn_connection(&server, stream),
+                    Err(e) => {
+                        eprintln!("eos-sim: accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                },
+                _ = stop.changed() => return,
+            }
+        }
+    })
 }
 
 fn write_ready_file(server: &Server, options: &args::Options) -> io::Result<()> {
