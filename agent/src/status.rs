@@ -191,10 +191,11 @@ fn ztp_cell(z: &ztps_ztp::lifecycle::ZtpLinkStatus) -> String {
 pub fn publish(dir: &Path, status: &Status) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".{STATUS_FILE}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
-    serde_json::to_writer_pretty(&mut f, status)?;
-    f.write_all(b"\n")?;
-    drop(f);
+    // Serialized whole first: straight into the file, every token was a
+    // write(2) (tens of thousands for 2,000 links).
+    let mut text = serde_json::to_vec_pretty(status)?;
+    text.push(b'\n');
+    std::fs::File::create(&tmp)?.write_all(&text)?;
     std::fs::rename(&tmp, dir.join(STATUS_FILE))
 }
 
