@@ -126,7 +126,7 @@ fn main() -> ExitCode {
                 .map(|c| c.state.dir)
                 .unwrap_or_else(|e| {
                     eprintln!("warning: {e}\nusing the default state dir");
-                    PathBuf::from("/var/run/ztps")
+                    PathBuf::from(ztps_agent::config::defaults::STATE_DIR)
                 });
             let now = ztps_dhcp::service::unix_now();
             let (s, code) = match status::read(&dir, now) {

@@ -353,6 +353,9 @@ impl Service {
     ) -> Service {
         let socket = Arc::new(socket);
         let stats = Arc::new(Mutex::new(CommitStats::default()));
+        // Loading the lease file peaked well above what the leases keep; give
+        // that back before serving (issue 10: RSS with many leases).
+        trim_heap();
         let committer = Committer::spawn(
             store,
             server.clone(),
@@ -464,6 +467,16 @@ impl Service {
     /// Waits until every lease change so far is on storage.
     pub fn flush(&self) {
         self.committer.flush();
+    }
+}
+
+/// Returns freed heap memory to the system. glibc keeps it otherwise (musl's
+/// allocator returns it by itself, so there this does nothing).
+pub fn trim_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free memory; no pointer is involved.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

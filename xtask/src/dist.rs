@@ -291,6 +291,61 @@ mod tests {
         );
     }
 
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    #[test]
+    fn a_spine_served_site_plans_one_bundle_with_its_leaf_configs() {
+        let jobs = plan(&DistArgs {
+            site: Some(root().join("examples/site-ztp.toml")),
+            avd: None,
+            spine: None,
+            out: "out".into(),
+        })
+        .unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].out, PathBuf::from("out"));
+        assert_eq!(jobs[0].site.mode, Mode::SpineServed);
+        let names: Vec<&str> = jobs[0]
+            .payload
+            .configs
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["leaf1", "leaf2", "leaf3"]);
+    }
+
+    #[test]
+    fn avd_plans_one_bundle_per_spine_under_its_name() {
+        let avd = root().join("flash-bundle/tests/avd/v3");
+        let args = |spine: Option<&str>, site: Option<PathBuf>| DistArgs {
+            site,
+            avd: Some(avd.clone()),
+            spine: spine.map(str::to_string),
+            out: "out".into(),
+        };
+        let jobs = plan(&args(None, None)).unwrap();
+        let outs: Vec<&Path> = jobs.iter().map(|j| j.out.as_path()).collect();
+        assert_eq!(
+            outs,
+            [Path::new("out/dc1-spine1"), Path::new("out/dc1-spine2")]
+        );
+        assert!(jobs.iter().all(|j| j.payload.configs.len() == 2));
+        let jobs = plan(&args(Some("dc1-spine2"), None)).unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].site.spine.hostname, "dc1-spine2");
+        // A VM site cannot take AVD's leaves.
+        let e = plan(&args(None, Some(root().join("examples/site.toml"))))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("ztp.serve = true") && e.contains("nothing was written"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn sizes_are_human() {
         assert_eq!(human(0), "0 B");

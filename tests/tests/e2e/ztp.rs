@@ -555,8 +555,12 @@ fn sighup_changes_who_gets_what_and_a_restart_still_knows_its_leaves() {
         "leaf9's config after SIGHUP:\n{}",
         spine.log()
     );
-    wait_stage(&spine, "Ethernet1", "config-sent");
-    assert_eq!(ztp_of(&spine, "Ethernet1")["leaf"], "leaf9");
+    // Status is published a moment later: wait for it, bounded.
+    let shown = wait_until(SPINE_WAIT, || {
+        let z = ztp_of(&spine, "Ethernet1");
+        z["leaf"] == "leaf9" && z["stage"] == "config-sent"
+    });
+    assert!(shown, "{}", ztp_of(&spine, "Ethernet1"));
 
     // Killed and restarted: the leaf's lease, on flash, still admits it.
     spine.daemon.as_mut().unwrap().kill9();
