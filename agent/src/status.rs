@@ -173,6 +173,24 @@ pub fn link_status(
     }
 }
 
+/// The ZTP column: leaf, stage, and the detail cut to a table-friendly length
+/// (`status --json` has all of it).
+fn ztp_cell(z: &ztps_ztp::lifecycle::ZtpLinkStatus) -> String {
+    const MAX_DETAIL: usize = 48;
+    let mut cell = match &z.leaf {
+        Some(leaf) => format!("{leaf} {}", z.stage),
+        None => z.stage.to_string(),
+    };
+    if let Some(d) = &z.detail {
+        let mut d: String = d.chars().take(MAX_DETAIL).collect();
+        if d.len() < z.detail.as_deref().map_or(0, str::len) {
+            d.push_str("...");
+        }
+        cell.push_str(&format!(" ({d})"));
+    }
+    cell
+}
+
 /// Writes `status` to `dir/status.json` atomically (temp file + rename).
 pub fn publish(dir: &Path, status: &Status) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
@@ -415,13 +433,7 @@ pub fn render_table(s: &Status, now: u64) -> String {
                         other => other.to_string(),
                     })
                     .unwrap_or_else(|| "-".into()),
-                l.ztp
-                    .as_ref()
-                    .map(|z| match &z.leaf {
-                        Some(leaf) => format!("{leaf} {}", z.stage),
-                        None => z.stage.to_string(),
-                    })
-                    .unwrap_or_else(|| "-".into()),
+                l.ztp.as_ref().map(ztp_cell).unwrap_or_else(|| "-".into()),
                 l.counters
                     .map(|c| {
                         format!(
@@ -573,7 +585,7 @@ mod tests {
             "DCS-7050SX3-48YC8",
             "JPE20000001",
             "bound, 23h53m left",
-            "leaf1 config-sent",
+            "leaf1 config-sent (4211 bytes)",
             "1/2/0/3",
             "ACK 10.0.0.1 (10s ago)",
         ] {
