@@ -11,7 +11,8 @@
 //! would reconcile) and queues its `dhcp` stage. Every stage change is one log
 //! line naming link, leaf, serial and stage.
 //!
-//! It knows nothing of the config file: the daemon hands it [`ZtpParams`].
+//! The config is read once, in [`ztp_params`] (and [`bootstrap_url`] for the
+//! DHCP side); the service itself runs on [`ZtpParams`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
