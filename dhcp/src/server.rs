@@ -473,7 +473,7 @@ impl fmt::Display for Event {
 }
 
 /// Per-link packet counters, for status: what the log no longer says per packet.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkCounters {
     /// OFFERs sent.
     pub offers: u64,
