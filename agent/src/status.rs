@@ -89,6 +89,9 @@ pub struct LinkStatus {
     pub lease: Option<LeaseStatus>,
     /// Last DHCP event on the link.
     pub last_event: Option<EventStatus>,
+    /// DHCP packets on the link since start, by what was done with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters: Option<ztps_dhcp::LinkCounters>,
     /// The leaf's ZTP progress (`[ztp] serve = true` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ztp: Option<ztps_ztp::lifecycle::ZtpLinkStatus>,
@@ -165,6 +168,7 @@ pub fn link_status(
         leaf_address,
         lease,
         last_event,
+        counters: None,
         ztp: None,
     }
 }
@@ -391,9 +395,10 @@ pub fn render_table(s: &Status, now: u64) -> String {
         "MAC",
         "LEASE",
         "ZTP",
+        "OFR/ACK/NAK/DROP",
         "LAST EVENT",
     ];
-    let rows: Vec<[String; 12]> = s
+    let rows: Vec<[String; 13]> = s
         .links
         .iter()
         .map(|l| {
@@ -429,6 +434,17 @@ pub fn render_table(s: &Status, now: u64) -> String {
                     })
                     .unwrap_or_else(|| "-".into()),
                 l.ztp.as_ref().map(ztp_cell).unwrap_or_else(|| "-".into()),
+                l.counters
+                    .map(|c| {
+                        format!(
+                            "{}/{}/{}/{}",
+                            c.offers,
+                            c.acks,
+                            c.naks,
+                            c.dropped + c.rate_limited
+                        )
+                    })
+                    .unwrap_or_else(|| "-".into()),
                 l.last_event
                     .as_ref()
                     .map(|e| {
@@ -443,7 +459,7 @@ pub fn render_table(s: &Status, now: u64) -> String {
         })
         .collect();
     // Every cell may carry a client's bytes (option 60, hostname, event text).
-    let rows: Vec<[String; 12]> = rows
+    let rows: Vec<[String; 13]> = rows
         .into_iter()
         .map(|r| r.map(|c| escape_untrusted(&c).into_owned()))
         .collect();
@@ -520,6 +536,14 @@ mod tests {
                         text: "ACK 10.0.0.1".into(),
                         at: 1990,
                     }),
+                    counters: Some(ztps_dhcp::LinkCounters {
+                        offers: 1,
+                        acks: 2,
+                        renewals: 1,
+                        dropped: 2,
+                        rate_limited: 1,
+                        ..Default::default()
+                    }),
                     ztp: Some(ztps_ztp::lifecycle::ZtpLinkStatus {
                         leaf: Some("leaf1".into()),
                         stage: ztps_ztp::lifecycle::Stage::ConfigSent,
@@ -541,6 +565,7 @@ mod tests {
                     leaf_address: None,
                     lease: None,
                     last_event: None,
+                    counters: None,
                     ztp: None,
                 },
             ],
@@ -561,6 +586,7 @@ mod tests {
             "JPE20000001",
             "bound, 23h53m left",
             "leaf1 config-sent (4211 bytes)",
+            "1/2/0/3",
             "ACK 10.0.0.1 (10s ago)",
         ] {
             assert!(e1.contains(want), "{want} in {e1}");

@@ -11,7 +11,8 @@
 //! would reconcile) and queues its `dhcp` stage. Every stage change is one log
 //! line naming link, leaf, serial and stage.
 //!
-//! It knows nothing of the config file: the daemon hands it [`ZtpParams`].
+//! The config is read once, in [`ztp_params`] (and [`bootstrap_url`] for the
+//! DHCP side); the service itself runs on [`ZtpParams`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -311,10 +312,10 @@ impl ZtpService {
     /// spine's address on that link and the port's `[[ztp.leaf]]`. Lifecycles
     /// follow the served links (a link no longer served keeps its history
     /// until it is gone from the view).
-    pub fn update_peers<'a>(
+    pub fn update_peers(
         &mut self,
         served: &[ServedLink],
-        leases: impl IntoIterator<Item = &'a Lease>,
+        leases: impl IntoIterator<Item = Lease>,
         now_unix: u64,
     ) {
         let spines: HashMap<&str, Ipv4Addr> = served

@@ -211,9 +211,17 @@ fn hostile_option_60_is_escaped_in_the_table_and_the_log() {
         "{:#}",
         spine.status()
     );
+    // Per-link counters say what the log no longer says per packet.
+    let e1 = spine.link_status("Ethernet1");
+    assert!(e1["counters"]["offers"].as_u64() >= Some(1), "{e1:#}");
+    assert!(e1["counters"]["acks"].as_u64() >= Some(1), "{e1:#}");
+    let e2 = spine.link_status("Ethernet2");
+    assert!(e2["counters"]["dropped"].as_u64() >= Some(1), "{e2:#}");
+    assert_eq!(e2["counters"]["acks"], 0, "{e2:#}");
     let cfg = spine.config_path();
     let out = spine.agent(&["status", "--config", cfg.to_str().unwrap()]);
     let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(table.contains("OFR/ACK/NAK/DROP"), "{table}");
     for bad in ['\x1b', '\x07', '\u{202E}', '\u{2028}'] {
         assert!(!table.contains(bad), "{bad:?} reached the table: {table:?}");
         assert!(!spine.log().contains(bad), "{bad:?} reached the log");
