@@ -312,10 +312,10 @@ impl ZtpService {
     /// spine's address on that link and the port's `[[ztp.leaf]]`. Lifecycles
     /// follow the served links (a link no longer served keeps its history
     /// until it is gone from the view).
-    pub fn update_peers<'a>(
+    pub fn update_peers(
         &mut self,
         served: &[ServedLink],
-        leases: impl IntoIterator<Item = &'a Lease>,
+        leases: impl IntoIterator<Item = Lease>,
         now_unix: u64,
     ) {
         let spines: HashMap<&str, Ipv4Addr> = served

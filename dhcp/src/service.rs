@@ -242,7 +242,6 @@ fn commit_loop(
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .leases()
-                .cloned()
                 .collect();
             // A failed compaction leaves the journal as it was: still correct.
             if let Err(e) = store.compact(leases.iter()) {
