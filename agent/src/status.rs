@@ -89,6 +89,9 @@ pub struct LinkStatus {
     pub lease: Option<LeaseStatus>,
     /// Last DHCP event on the link.
     pub last_event: Option<EventStatus>,
+    /// DHCP packets on the link since start, by what was done with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters: Option<ztps_dhcp::LinkCounters>,
     /// The leaf's ZTP progress (`[ztp] serve = true` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ztp: Option<ztps_ztp::lifecycle::ZtpLinkStatus>,
@@ -165,18 +168,38 @@ pub fn link_status(
         leaf_address,
         lease,
         last_event,
+        counters: None,
         ztp: None,
     }
+}
+
+/// The ZTP column: leaf, stage, and the detail cut to a table-friendly length
+/// (`status --json` has all of it).
+fn ztp_cell(z: &ztps_ztp::lifecycle::ZtpLinkStatus) -> String {
+    const MAX_DETAIL: usize = 48;
+    let mut cell = match &z.leaf {
+        Some(leaf) => format!("{leaf} {}", z.stage),
+        None => z.stage.to_string(),
+    };
+    if let Some(d) = &z.detail {
+        let mut d: String = d.chars().take(MAX_DETAIL).collect();
+        if d.len() < z.detail.as_deref().map_or(0, str::len) {
+            d.push_str("...");
+        }
+        cell.push_str(&format!(" ({d})"));
+    }
+    cell
 }
 
 /// Writes `status` to `dir/status.json` atomically (temp file + rename).
 pub fn publish(dir: &Path, status: &Status) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".{STATUS_FILE}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
-    serde_json::to_writer_pretty(&mut f, status)?;
-    f.write_all(b"\n")?;
-    drop(f);
+    // Serialized whole first: straight into the file, every token was a
+    // write(2) (tens of thousands for 2,000 links).
+    let mut text = serde_json::to_vec_pretty(status)?;
+    text.push(b'\n');
+    std::fs::File::create(&tmp)?.write_all(&text)?;
     std::fs::rename(&tmp, dir.join(STATUS_FILE))
 }
 
@@ -372,9 +395,10 @@ pub fn render_table(s: &Status, now: u64) -> String {
         "MAC",
         "LEASE",
         "ZTP",
+        "OFR/ACK/NAK/DROP",
         "LAST EVENT",
     ];
-    let rows: Vec<[String; 12]> = s
+    let rows: Vec<[String; 13]> = s
         .links
         .iter()
         .map(|l| {
@@ -409,11 +433,16 @@ pub fn render_table(s: &Status, now: u64) -> String {
                         other => other.to_string(),
                     })
                     .unwrap_or_else(|| "-".into()),
-                l.ztp
-                    .as_ref()
-                    .map(|z| match &z.leaf {
-                        Some(leaf) => format!("{leaf} {}", z.stage),
-                        None => z.stage.to_string(),
+                l.ztp.as_ref().map(ztp_cell).unwrap_or_else(|| "-".into()),
+                l.counters
+                    .map(|c| {
+                        format!(
+                            "{}/{}/{}/{}",
+                            c.offers,
+                            c.acks,
+                            c.naks,
+                            c.dropped + c.rate_limited
+                        )
                     })
                     .unwrap_or_else(|| "-".into()),
                 l.last_event
@@ -430,7 +459,7 @@ pub fn render_table(s: &Status, now: u64) -> String {
         })
         .collect();
     // Every cell may carry a client's bytes (option 60, hostname, event text).
-    let rows: Vec<[String; 12]> = rows
+    let rows: Vec<[String; 13]> = rows
         .into_iter()
         .map(|r| r.map(|c| escape_untrusted(&c).into_owned()))
         .collect();
@@ -507,6 +536,14 @@ mod tests {
                         text: "ACK 10.0.0.1".into(),
                         at: 1990,
                     }),
+                    counters: Some(ztps_dhcp::LinkCounters {
+                        offers: 1,
+                        acks: 2,
+                        renewals: 1,
+                        dropped: 2,
+                        rate_limited: 1,
+                        ..Default::default()
+                    }),
                     ztp: Some(ztps_ztp::lifecycle::ZtpLinkStatus {
                         leaf: Some("leaf1".into()),
                         stage: ztps_ztp::lifecycle::Stage::ConfigSent,
@@ -528,6 +565,7 @@ mod tests {
                     leaf_address: None,
                     lease: None,
                     last_event: None,
+                    counters: None,
                     ztp: None,
                 },
             ],
@@ -547,7 +585,8 @@ mod tests {
             "DCS-7050SX3-48YC8",
             "JPE20000001",
             "bound, 23h53m left",
-            "leaf1 config-sent",
+            "leaf1 config-sent (4211 bytes)",
+            "1/2/0/3",
             "ACK 10.0.0.1 (10s ago)",
         ] {
             assert!(e1.contains(want), "{want} in {e1}");

@@ -11,7 +11,8 @@
 //! would reconcile) and queues its `dhcp` stage. Every stage change is one log
 //! line naming link, leaf, serial and stage.
 //!
-//! It knows nothing of the config file: the daemon hands it [`ZtpParams`].
+//! The config is read once, in [`ztp_params`] (and [`bootstrap_url`] for the
+//! DHCP side); the service itself runs on [`ZtpParams`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -204,6 +205,10 @@ pub struct ZtpService {
     lifecycles: BTreeMap<String, Lifecycle>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// The server's own runtime (`ztps_ztp::SERVER_THREADS` workers); shut
+    /// down in the background on stop or drop, never waited on from the
+    /// daemon's loop.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl ZtpService {
@@ -217,14 +222,29 @@ impl ZtpService {
         });
         let peers = PeerTable::new(HashMap::new());
         let (tx, events) = mpsc::channel(EVENT_QUEUE);
-        let server = ZtpServer::bind(
-            SocketAddr::from((Ipv4Addr::UNSPECIFIED, params.port)),
-            settings.clone(),
-            peers.clone(),
-            tx.clone(),
-        )?;
+        let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, params.port));
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get().min(ztps_ztp::SERVER_THREADS));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("ztps-ztp")
+            .enable_all()
+            .build()
+            .map_err(|source| BindError::Listen { addr, source })?;
+        // The listener registers with the runtime that will serve it.
+        let server = {
+            let _in_server_runtime = runtime.enter();
+            ZtpServer::bind(addr, settings.clone(), peers.clone(), tx.clone())
+        };
+        let server = match server {
+            Ok(server) => server,
+            Err(e) => {
+                runtime.shutdown_background();
+                return Err(e);
+            }
+        };
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async {
+        let task = runtime.spawn(server.run(async {
             let _ = stopped.await;
         }));
         info!(
@@ -242,6 +262,7 @@ impl ZtpService {
             lifecycles: BTreeMap::new(),
             stop: Some(stop),
             task: Some(task),
+            runtime: Some(runtime),
         })
     }
 
@@ -291,10 +312,10 @@ impl ZtpService {
     /// spine's address on that link and the port's `[[ztp.leaf]]`. Lifecycles
     /// follow the served links (a link no longer served keeps its history
     /// until it is gone from the view).
-    pub fn update_peers<'a>(
+    pub fn update_peers(
         &mut self,
         served: &[ServedLink],
-        leases: impl IntoIterator<Item = &'a Lease>,
+        leases: impl IntoIterator<Item = Lease>,
         now_unix: u64,
     ) {
         let spines: HashMap<&str, Ipv4Addr> = served
@@ -401,6 +422,9 @@ impl ZtpService {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 
     fn apply(&mut self, link: &str, now: Now, event: LeafEvent) {
@@ -421,6 +445,9 @@ impl Drop for ZtpService {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }

@@ -13,6 +13,7 @@
 //! deadlines, and per-link summaries are kept up to date on change.
 
 use crate::config::{ClientClass, HostnameVars, ServerConfig};
+use crate::gate::Bucket;
 use crate::lease::{ClientId, HwAddr, Lease, LeaseChange, LeaseKey, LeaseState, LinkName};
 use crate::packet::{self, Request};
 use crate::plan::AddressPlan;
@@ -473,7 +474,7 @@ impl fmt::Display for Event {
 }
 
 /// Per-link packet counters, for status: what the log no longer says per packet.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkCounters {
     /// OFFERs sent.
     pub offers: u64,
@@ -513,35 +514,72 @@ pub struct LinkSummary {
     pub pending_offers: usize,
 }
 
-/// Admits a few packets per second for one client: fixed one-second windows.
-#[derive(Debug, Clone, Copy, Default)]
-struct Bucket {
-    window: Mono,
-    count: u16,
-}
-
-impl Bucket {
-    fn allow(&mut self, now: Mono, per_sec: u16) -> bool {
-        if now.since(self.window) >= Duration::from_secs(1) || now < self.window {
-            self.window = now;
-            self.count = 0;
-        }
-        self.count = self.count.saturating_add(1);
-        self.count <= per_sec.max(1)
-    }
-}
-
 #[derive(Debug, Clone)]
 struct Offer {
     address: Ipv4Addr,
     expires: Mono,
-    limit: Bucket,
+}
+
+/// A lease record without its key: the link and the client are the maps'
+/// (issue 10: no per-lease copy of what the key already says).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Record {
+    mac: HwAddr,
+    address: Ipv4Addr,
+    state: LeaseState,
+    clock_trusted: bool,
+    expires: UnixTime,
+    updated: UnixTime,
+    vendor: Option<Arc<str>>,
+    hostname: Option<Arc<str>>,
+}
+
+impl Record {
+    fn of(l: Lease) -> Record {
+        Record {
+            mac: l.mac,
+            address: l.address,
+            state: l.state,
+            clock_trusted: l.clock_trusted,
+            expires: l.expires,
+            updated: l.updated,
+            vendor: l.vendor,
+            hostname: l.hostname,
+        }
+    }
+
+    fn lease(&self, link: &LinkName, client: &ClientId) -> Lease {
+        Lease {
+            link: link.clone(),
+            client: client.clone(),
+            mac: self.mac,
+            address: self.address,
+            state: self.state,
+            expires: self.expires,
+            updated: self.updated,
+            clock_trusted: self.clock_trusted,
+            vendor: self.vendor.clone(),
+            hostname: self.hostname.clone(),
+        }
+    }
+
+    /// Whether `l` is this record (its key aside).
+    fn is(&self, l: &Lease) -> bool {
+        self.mac == l.mac
+            && self.address == l.address
+            && self.state == l.state
+            && self.clock_trusted == l.clock_trusted
+            && self.expires == l.expires
+            && self.updated == l.updated
+            && self.vendor == l.vendor
+            && self.hostname == l.hostname
+    }
 }
 
 /// A lease in memory: the record as last written, and its monotonic timers.
 #[derive(Debug, Clone)]
 struct Entry {
-    lease: Lease,
+    lease: Record,
     /// When the lease ends, by the monotonic clock.
     expires: Mono,
     /// When its holder was last heard from.
@@ -551,7 +589,6 @@ struct Entry {
     /// `lease` is known to be on storage ([`Server::mark_stored`]): only then
     /// may a renewal skip the write.
     stored: bool,
-    limit: Bucket,
 }
 
 /// Everything the server knows about one link (served now or not: a link that
@@ -576,6 +613,9 @@ struct LinkState {
     latest: Option<ClientId>,
     pool_cursor: u32,
     counters: LinkCounters,
+    /// Rate of recent senders that hold a lease or an offer (kept apart from
+    /// the leases: most leases send twice a lease time, and need none).
+    buckets: HashMap<ClientId, Bucket>,
     /// The vendor class last seen on the link, shared by the leases that sent
     /// the same text (many clients of one kind on a pool link).
     last_vendor: Option<Arc<str>>,
@@ -597,6 +637,7 @@ impl LinkState {
             pool_cursor: 0,
             counters: LinkCounters::default(),
             last_vendor: None,
+            buckets: HashMap::new(),
         }
     }
 
@@ -670,7 +711,6 @@ impl LinkState {
                 self.remove(&other);
             }
         }
-        let mut limit = Bucket::default();
         let mut was_active = false;
         if let Some(old) = self.leases.get(&client) {
             if old.lease.address != address {
@@ -678,7 +718,6 @@ impl LinkState {
             } else {
                 was_active = old.active;
             }
-            limit = old.limit;
         }
         if !was_active {
             self.deactivate(&client);
@@ -701,12 +740,11 @@ impl LinkState {
         self.leases.insert(
             client.clone(),
             Entry {
-                lease,
+                lease: Record::of(lease),
                 expires,
                 heard,
                 active,
                 stored,
-                limit,
             },
         );
         if newer {
@@ -728,7 +766,7 @@ impl LinkState {
                 .max_by_key(|(_, e)| (e.lease.state == LeaseState::Bound, e.lease.updated))
                 .map(|(c, _)| c.clone());
         }
-        Some(entry.lease)
+        Some(entry.lease.lease(&self.name, client))
     }
 }
 
@@ -799,6 +837,9 @@ const RL_NAK: u8 = 6;
 const RL_RATE: u8 = 7;
 const RL_SPOOF: u8 = 8;
 const RL_INFORM: u8 = 9;
+
+/// Rate records kept per link, at most.
+const MAX_BUCKETS: usize = 4096;
 
 /// A DECLINE on a point-to-point link quarantines its address at most this
 /// long: the address is the link's, and a long quarantine is an outage.
@@ -944,12 +985,13 @@ impl Server {
         self.links.values().map(|l| &l.link)
     }
 
-    /// Every lease record, as last written. O(leases): for tools and tests;
-    /// status uses [`Server::link_summary`].
-    pub fn leases(&self) -> impl Iterator<Item = &Lease> {
+    /// Every lease record, as last written (built on the fly: the core keeps
+    /// no per-lease copy of the link name and client). O(leases): for tools,
+    /// compaction and tests; status uses [`Server::link_summary`].
+    pub fn leases(&self) -> impl Iterator<Item = Lease> + '_ {
         self.state
             .values()
-            .flat_map(|st| st.leases.values().map(|e| &e.lease))
+            .flat_map(|st| st.leases.iter().map(|(c, e)| e.lease.lease(&st.name, c)))
     }
 
     /// Names of the links that hold at least one lease record. O(links).
@@ -971,12 +1013,16 @@ impl Server {
     pub fn link_summary(&self, link: &str, now: impl Into<Now>) -> Option<LinkSummary> {
         let now = now.into();
         let st = self.state.get(link)?;
-        let latest = st.latest.as_ref().and_then(|c| st.leases.get(c));
+        let latest = st
+            .latest
+            .as_ref()
+            .and_then(|c| Some((c, st.leases.get(c)?)));
         Some(LinkSummary {
             leases: st.leases.len(),
             active: st.active,
-            latest: latest.map(|e| e.lease.clone()),
+            latest: latest.map(|(c, e)| e.lease.lease(&st.name, c)),
             latest_remaining: latest
+                .map(|(_, e)| e)
                 .filter(|e| e.lease.state == LeaseState::Bound)
                 .map(|e| e.expires.since(now.mono))
                 .unwrap_or_default(),
@@ -1013,7 +1059,7 @@ impl Server {
                     .get_mut(&*l.link)
                     .and_then(|st| st.leases.get_mut(&l.client))
                 {
-                    if e.lease == *l {
+                    if e.lease.is(l) {
                         e.stored = true;
                     }
                 }
@@ -1200,6 +1246,15 @@ impl Server {
             && giaddr != pool.server
     }
 
+    /// Counts `n` packets from over-rate senders on `ifindex` that were dropped
+    /// before decoding ([`crate::FloodGate`]), in the link's `rate_limited`.
+    pub fn count_rate_limited(&mut self, ifindex: u32, n: u64) {
+        let Some(name) = self.links.get(&ifindex).map(|l| l.name.clone()) else {
+            return;
+        };
+        self.count(&name, |c| c.rate_limited += n);
+    }
+
     fn count(&mut self, link: &LinkName, f: impl FnOnce(&mut LinkCounters)) {
         if let Some(st) = self.state.get_mut(link) {
             f(&mut st.counters);
@@ -1213,13 +1268,21 @@ impl Server {
         let Some(st) = self.state.get_mut(link) else {
             return true;
         };
-        if let Some(e) = st.leases.get_mut(client) {
-            return e.limit.allow(now, per_sec);
+        if !st.leases.contains_key(client) && !st.offers.contains_key(client) {
+            return true;
         }
-        if let Some(o) = st.offers.get_mut(client) {
-            return o.limit.allow(now, per_sec);
+        if st.buckets.len() >= MAX_BUCKETS && !st.buckets.contains_key(client) {
+            // Forget clients quiet for a second; if every one is sending now,
+            // the newcomer goes unmetered rather than growing the table.
+            st.buckets.retain(|_, b| !b.is_idle(now));
+            if st.buckets.len() >= MAX_BUCKETS {
+                return true;
+            }
         }
-        true
+        st.buckets
+            .entry(client.clone())
+            .or_default()
+            .allow(now, per_sec)
     }
 }
 
@@ -1384,12 +1447,6 @@ impl Handler<'_> {
             }
         }
         let client = self.client().clone();
-        let limit = self
-            .st
-            .offers
-            .get(&client)
-            .map(|o| o.limit)
-            .unwrap_or_default();
         self.st.drop_offer(&client);
         let expires = self.now.mono.after(self.config.offer_hold);
         self.st.offers.insert(
@@ -1397,7 +1454,6 @@ impl Handler<'_> {
             Offer {
                 address: addr,
                 expires,
-                limit,
             },
         );
         self.st.offered.insert(addr, client.clone());
@@ -1657,7 +1713,7 @@ impl Handler<'_> {
         let Some(e) = self.st.leases.get(&client) else {
             return;
         };
-        let mut lease = e.lease.clone();
+        let mut lease = e.lease.lease(self.name, &client);
         let heard = e.heard;
         lease.state = LeaseState::Released;
         lease.expires = self.wall;

@@ -195,6 +195,129 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+    /// Requests seen by the tiny eAPI on loopback, per command.
+    #[derive(Default)]
+    struct Seen {
+        interfaces: AtomicUsize,
+        lldp: AtomicUsize,
+    }
+
+    /// A minimal eAPI over HTTP on 127.0.0.1: Ethernet1 and Ethernet2 are
+    /// connected, Ethernet1 has an LLDP neighbour.
+    async fn tiny_eapi(seen: Arc<Seen>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/command-api", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut conn = BufReader::new(conn);
+                    loop {
+                        let mut length = 0usize;
+                        loop {
+                            let mut line = String::new();
+                            if conn.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let lower = line.to_ascii_lowercase();
+                            if let Some(v) = lower.strip_prefix("content-length:") {
+                                length = v.trim().parse().unwrap_or(0);
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                        }
+                        let mut body = vec![0u8; length.min(1 << 16)];
+                        if conn.read_exact(&mut body).await.is_err() {
+                            return;
+                        }
+                        let body = String::from_utf8_lossy(&body);
+                        let result = if body.contains("show lldp neighbors") {
+                            seen.lldp.fetch_add(1, Ordering::SeqCst);
+                            r#"{"lldpNeighbors":[{"port":"Ethernet1","neighborDevice":"leaf1","neighborPort":"Ethernet49","ttl":120}]}"#
+                        } else {
+                            seen.interfaces.fetch_add(1, Ordering::SeqCst);
+                            r#"{"interfaceStatuses":{"Ethernet1":{"linkStatus":"connected"},"Ethernet2":{"linkStatus":"connected"},"Ethernet3":{"linkStatus":"notconnect"}}}"#
+                        };
+                        let answer = format!(r#"{{"jsonrpc":"2.0","id":"1","result":[{result}]}}"#);
+                        let response = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+                            answer.len()
+                        );
+                        if conn.get_mut().write_all(response.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        url
+    }
+
+    async fn next(rx: &mut mpsc::Receiver<DaemonInput>) -> DaemonInput {
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("the poller sent nothing within 10 s")
+            .expect("the poller is gone")
+    }
+
+    #[tokio::test]
+    async fn polls_at_once_coalesces_poll_now_and_asks_lldp_only_when_wanted() {
+        let seen = Arc::new(Seen::default());
+        let url = tiny_eapi(seen.clone()).await;
+        let client = EapiClient::new(&EapiConfig {
+            url,
+            timeout: Duration::from_secs(5),
+            credentials: None,
+        })
+        .unwrap();
+        let (inputs, mut rx) = mpsc::channel(16);
+        // A long interval: every poll after the first is one the test asked for.
+        let (control, _task) = spawn(client, Duration::from_secs(3600), inputs);
+        match next(&mut rx).await {
+            DaemonInput::Eapi(PollResult { connected, .. }) => {
+                let set = connected.unwrap();
+                assert_eq!(
+                    set.into_iter().collect::<Vec<_>>(),
+                    ["Ethernet1", "Ethernet2"]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!control.lldp_wanted());
+        // A burst of requests makes one poll, plus at most one more for the
+        // requests that came after that poll was woken.
+        for _ in 0..50 {
+            control.poll_now();
+        }
+        assert!(matches!(next(&mut rx).await, DaemonInput::Eapi(_)));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        while let Ok(input) = rx.try_recv() {
+            assert!(matches!(input, DaemonInput::Eapi(_)), "{input:?}");
+        }
+        let polls = seen.interfaces.load(Ordering::SeqCst);
+        assert!((2..=3).contains(&polls), "{polls} polls for one burst");
+        assert_eq!(seen.lldp.load(Ordering::SeqCst), 0, "LLDP asked unasked");
+        // Wanting LLDP polls at once, and each poll then brings LLDP too.
+        control.want_lldp(true);
+        assert!(matches!(next(&mut rx).await, DaemonInput::Eapi(_)));
+        match next(&mut rx).await {
+            DaemonInput::Lldp(LldpResult { neighbors, .. }) => {
+                let n = neighbors.unwrap();
+                assert_eq!(n[0].port, "Ethernet1");
+                assert_eq!(n[0].neighbor_device, "leaf1");
+            }
+            other => panic!("{other:?}"),
+        }
+        control.want_lldp(false);
+        assert!(matches!(next(&mut rx).await, DaemonInput::Eapi(_)));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(rx.try_recv().is_err(), "LLDP after it was no longer wanted");
+        assert_eq!(seen.lldp.load(Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn failing_polls_back_off_from_twice_the_interval_to_thirty_seconds() {

@@ -6,7 +6,7 @@
 
 use super::{Daemon, HEARTBEAT, MIN_PUBLISH_GAP};
 use crate::status::{self, Status};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use tokio::time::Instant;
 use tracing::warn;
@@ -72,6 +72,8 @@ impl Daemon {
             self.lease_links = server.lease_links().map(str::to_string).collect();
             self.leases_changed = false;
         }
+        let counters: HashMap<&str, ztps_dhcp::LinkCounters> =
+            server.link_counters().map(|(link, c)| (link, *c)).collect();
         let board = self.board.last.lock().unwrap_or_else(|p| p.into_inner());
         let links = self
             .views
@@ -84,6 +86,7 @@ impl Daemon {
                     now,
                 );
                 link.ztp = self.ztp.as_ref().and_then(|z| z.status(&v.eos_name));
+                link.counters = counters.get(v.eos_name.as_str()).copied();
                 link
             })
             .collect();

@@ -20,3 +20,9 @@ pub mod script;
 /// The body of every response this service sends: whole buffers for configs
 /// and scripts, a bounded stream for the image.
 pub type ResponseBody = http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>;
+
+/// Worker threads of the runtime the ZTP server runs on, apart from the
+/// daemon's single-threaded loop: a busy image download never delays DHCP
+/// events, eAPI polls or SIGHUP, and the server can use a second core as
+/// nginx's workers do (`cargo xtask bench --only ztp`).
+pub const SERVER_THREADS: usize = 2;

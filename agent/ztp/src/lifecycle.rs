@@ -345,26 +345,39 @@ impl Lifecycle {
         }
     }
 
-    /// Moves to `stage`; logs only when the stage or its reason changed.
+    /// Moves to `stage`; logs only when the stage or its reason changed. A
+    /// step forward (config, script, image) notes how long it took since the
+    /// previous stage, in the log line and in the detail shown in status.
     fn enter(&mut self, now: Now, stage: Stage, detail: Option<String>) -> Option<String> {
         let same = stage == self.stage
             && (detail == self.detail || !matches!(stage, Stage::Refused | Stage::Failed));
-        let took = self.entered.map(|t| now.mono.saturating_duration_since(t));
-        self.detail = detail;
         if same {
             return None;
         }
+        let previous = self.stage;
+        let took = self.entered.map(|t| now.mono.saturating_duration_since(t));
         self.stage = stage;
         self.at = Some(now.unix);
         self.entered = Some(now.mono);
+        let forward = matches!(
+            stage,
+            Stage::ConfigSent | Stage::ScriptSent | Stage::Image | Stage::ImageDone
+        );
+        let timing = took
+            .filter(|_| forward)
+            .map(|t| format!("{} after {previous}", human(t)));
         let mut line = self.prefix();
         line.push_str(stage.as_str());
-        if let Some(d) = &self.detail {
+        if let Some(d) = &detail {
             line.push_str(&format!(" ({d})"));
         }
-        if let (Some(took), false) = (took, stage == Stage::Dhcp) {
-            line.push_str(&format!(", {} after the previous stage", human(took)));
+        if let Some(t) = &timing {
+            line.push_str(&format!(", {t}"));
         }
+        self.detail = match (detail, timing) {
+            (Some(d), Some(t)) => Some(format!("{d}, {t}")),
+            (d, t) => d.or(t),
+        };
         Some(line)
     }
 
@@ -473,7 +486,7 @@ mod tests {
         );
         assert_eq!(
             l.apply(at(t, 2), LeafEvent::ConfigSent { bytes: 4211 }),
-            Some("Ethernet3: leaf3 JPE20000003 config-sent (4211 bytes), 2.0 s after the previous stage".into())
+            Some("Ethernet3: leaf3 JPE20000003 config-sent (4211 bytes), 2.0 s after dhcp".into())
         );
         // EOS fetching again changes nothing worth a line.
         assert_eq!(

@@ -1,7 +1,7 @@
 //! The agent's ZTP HTTP server (`ztps_ztp::http::ZtpServer` with an
 //! `ImageStore`), alone, for the `ztp` benchmark: the same code and the same
-//! single-threaded tokio runtime as `ztps-agent daemon`, without DHCP and
-//! eAPI. Leaf `i` (1..=links) is admitted from 10.1.i.2 to the spine's
+//! runtime as in `ztps-agent daemon` (its own, `ztps_ztp::SERVER_THREADS` workers),
+//! without DHCP and eAPI. Leaf `i` (1..=links) is admitted from 10.1.i.2 to the spine's
 //! 10.1.i.1, as a leased leaf on `Ethernet<i>` would be.
 
 use anyhow::{Context, Result};
@@ -43,8 +43,11 @@ fn main() -> Result<()> {
         .collect();
     let configs = args.image.parent().map(PathBuf::from).unwrap_or_default();
     let image = ImageStore::new(args.image, "bench".into(), args.max_downloads);
-    // The daemon's runtime: one thread, plus tokio's blocking pool.
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // As `ztps_agent::ztp::ZtpService::start` builds it.
+    let threads =
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(ztps_ztp::SERVER_THREADS));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
         .enable_all()
         .build()
         .context("starting tokio")?;

@@ -16,16 +16,17 @@ fn slow_eapi(spine: &Spine, ms: u64) {
     .unwrap();
 }
 
+/// Replaces `from` (which must be there) by `to` in the spine's config.
+fn edit_config(spine: &Spine, from: &str, to: &str) {
+    let cfg = std::fs::read_to_string(spine.config_path()).unwrap();
+    assert!(cfg.contains(from), "{from:?} not in {cfg}");
+    std::fs::write(spine.config_path(), cfg.replace(from, to)).unwrap();
+}
+
 /// A config whose eAPI timeout (30 s) is longer than eos-sim's delay (20 s),
 /// so only a loop that does not await the poll can react in time.
 fn with_long_eapi_timeout(spine: &Spine) {
-    let cfg = std::fs::read_to_string(spine.config_path()).unwrap();
-    assert!(cfg.contains("\ntimeout = \"2s\"\n"), "{cfg}");
-    std::fs::write(
-        spine.config_path(),
-        cfg.replace("\ntimeout = \"2s\"\n", "\ntimeout = \"30s\"\n"),
-    )
-    .unwrap();
+    edit_config(spine, "\ntimeout = \"2s\"\n", "\ntimeout = \"30s\"\n");
 }
 
 // Before: the poll was awaited inside the loop's select!, so SIGHUP and
@@ -73,13 +74,7 @@ fn sighup_and_sigterm_during_a_slow_eapi_answer_are_acted_on_at_once() {
 
 /// Turns syslog on in the spine's config (the socket comes from the environment).
 fn with_syslog(spine: &Spine) {
-    let cfg = std::fs::read_to_string(spine.config_path()).unwrap();
-    assert!(cfg.contains("[log]\nsyslog = false\n"), "{cfg}");
-    std::fs::write(
-        spine.config_path(),
-        cfg.replace("[log]\nsyslog = false\n", "[log]\nsyslog = true\n"),
-    )
-    .unwrap();
+    edit_config(spine, "[log]\nsyslog = false\n", "[log]\nsyslog = true\n");
 }
 
 // Before: a blocking send to /dev/log; with the reader stopped the daemon
@@ -211,9 +206,17 @@ fn hostile_option_60_is_escaped_in_the_table_and_the_log() {
         "{:#}",
         spine.status()
     );
+    // Per-link counters say what the log no longer says per packet.
+    let e1 = spine.link_status("Ethernet1");
+    assert!(e1["counters"]["offers"].as_u64() >= Some(1), "{e1:#}");
+    assert!(e1["counters"]["acks"].as_u64() >= Some(1), "{e1:#}");
+    let e2 = spine.link_status("Ethernet2");
+    assert!(e2["counters"]["dropped"].as_u64() >= Some(1), "{e2:#}");
+    assert_eq!(e2["counters"]["acks"], 0, "{e2:#}");
     let cfg = spine.config_path();
     let out = spine.agent(&["status", "--config", cfg.to_str().unwrap()]);
     let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(table.contains("OFR/ACK/NAK/DROP"), "{table}");
     for bad in ['\x1b', '\x07', '\u{202E}', '\u{2028}'] {
         assert!(!table.contains(bad), "{bad:?} reached the table: {table:?}");
         assert!(!spine.log().contains(bad), "{bad:?} reached the log");
