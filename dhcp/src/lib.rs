@@ -6,10 +6,12 @@
 //!   (/31, /30) or given as a pool.
 //! - [`store`]: the lease file: an append-only journal with group commit, so an
 //!   ACK leaves only after its lease is fsynced, and recovery of damaged files.
+//! - [`gate`]: drops a flooding sender's packets before they are decoded.
 //! - [`socket`]: the one UDP socket on port 67 with `IP_PKTINFO`.
 //! - [`service`]: runs the core on the socket and the store.
 
 pub mod config;
+pub mod gate;
 pub mod lease;
 pub mod packet;
 pub mod plan;
@@ -18,6 +20,7 @@ pub mod time;
 pub mod vendor;
 
 pub use config::{ClientClass, HostnameTemplate, ServerConfig};
+pub use gate::FloodGate;
 pub use lease::{ClientId, HwAddr, Lease, LeaseChange, LeaseKey, LeaseState, LinkName};
 pub use plan::{AddressPlan, NoPlan, PoolSpec, SpineAddress};
 pub use server::{

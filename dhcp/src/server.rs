@@ -13,6 +13,7 @@
 //! deadlines, and per-link summaries are kept up to date on change.
 
 use crate::config::{ClientClass, HostnameVars, ServerConfig};
+use crate::gate::Bucket;
 use crate::lease::{ClientId, HwAddr, Lease, LeaseChange, LeaseKey, LeaseState, LinkName};
 use crate::packet::{self, Request};
 use crate::plan::AddressPlan;
@@ -511,24 +512,6 @@ pub struct LinkSummary {
     pub latest_remaining: Duration,
     /// OFFERs waiting for a REQUEST on the link.
     pub pending_offers: usize,
-}
-
-/// Admits a few packets per second for one client: fixed one-second windows.
-#[derive(Debug, Clone, Copy, Default)]
-struct Bucket {
-    window: Mono,
-    count: u16,
-}
-
-impl Bucket {
-    fn allow(&mut self, now: Mono, per_sec: u16) -> bool {
-        if now.since(self.window) >= Duration::from_secs(1) || now < self.window {
-            self.window = now;
-            self.count = 0;
-        }
-        self.count = self.count.saturating_add(1);
-        self.count <= per_sec.max(1)
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -1279,6 +1262,15 @@ impl Server {
             && giaddr != pool.server
     }
 
+    /// Counts `n` packets from over-rate senders on `ifindex` that were dropped
+    /// before decoding ([`crate::FloodGate`]), in the link's `rate_limited`.
+    pub fn count_rate_limited(&mut self, ifindex: u32, n: u64) {
+        let Some(name) = self.links.get(&ifindex).map(|l| l.name.clone()) else {
+            return;
+        };
+        self.count(&name, |c| c.rate_limited += n);
+    }
+
     fn count(&mut self, link: &LinkName, f: impl FnOnce(&mut LinkCounters)) {
         if let Some(st) = self.state.get_mut(link) {
             f(&mut st.counters);
@@ -1298,8 +1290,7 @@ impl Server {
         if st.buckets.len() >= MAX_BUCKETS && !st.buckets.contains_key(client) {
             // Forget clients quiet for a second; if every one is sending now,
             // the newcomer goes unmetered rather than growing the table.
-            st.buckets
-                .retain(|_, b| now.since(b.window) < Duration::from_secs(1));
+            st.buckets.retain(|_, b| !b.is_idle(now));
             if st.buckets.len() >= MAX_BUCKETS {
                 return true;
             }

@@ -17,9 +17,10 @@
 //! file catches up when space returns. The failure is logged once, and the
 //! recovery once.
 
+use crate::gate::FloodGate;
 use crate::lease::{LeaseChange, LeaseKey};
-use crate::server::{Event, Reply, Server};
-use crate::socket::DhcpSocket;
+use crate::server::{Event, Outcome, Reply, Server};
+use crate::socket::{DhcpSocket, RecvBatch};
 use crate::store::LeaseStore;
 use crate::time::Clock;
 use dhcproto::v4::MessageType;
@@ -29,6 +30,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Packets read per `recvmmsg`, at most.
+pub const RECV_BATCH: usize = 32;
 
 /// Jobs waiting for the committer, at most. Beyond, packets are dropped
 /// before the core sees them.
@@ -103,6 +107,8 @@ pub struct ServiceStats {
     pub overload_drops: AtomicU64,
     /// Wall-clock steps seen (the wall clock moved against the monotonic one).
     pub clock_steps: AtomicU64,
+    /// Packets from over-rate senders dropped before decoding ([`FloodGate`]).
+    pub flood_drops: AtomicU64,
 }
 
 impl Committer {
@@ -128,9 +134,9 @@ impl Committer {
         }
     }
 
-    /// Whether the queue has room for another job.
-    fn has_room(&self) -> bool {
-        self.queued.load(Ordering::Relaxed) < MAX_QUEUED
+    /// Whether the queue has room for `jobs` more jobs.
+    fn has_room_for(&self, jobs: usize) -> bool {
+        self.queued.load(Ordering::Relaxed) + jobs <= MAX_QUEUED
     }
 
     fn submit(&self, job: Job) {
@@ -389,34 +395,33 @@ impl Service {
 
     /// Serves until `shutdown` completes, then writes every pending lease change
     /// and returns. Receive errors are logged and serving goes on.
+    ///
+    /// Packets are taken in batches of [`RECV_BATCH`]; each first passes the
+    /// [`FloodGate`] on its raw header, so a flooding sender costs a hash lookup,
+    /// not a decode, and the one socket drains faster than one leaf can fill it.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> LeaseStoreClosed {
         tokio::pin!(shutdown);
-        let mut buf = vec![0u8; 4096];
+        let mut batch = RecvBatch::new(RECV_BATCH);
         let mut recv_errors = 0u64;
         let mut clock = Clock::new();
+        let mut gate = FloodGate::for_core_rate(
+            self.server
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .config()
+                .client_packets_per_sec,
+        );
+        let mut gated: HashMap<u32, u64> = HashMap::new();
+        let mut answered: Vec<Outcome> = Vec::new();
+        let mut jobs: Vec<Job> = Vec::new();
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
-                r = self.socket.recv(&mut buf) => {
-                    let rx = match r {
-                        Ok(rx) => rx,
-                        Err(e) => {
-                            recv_errors += 1;
-                            if recv_errors.is_power_of_two() {
-                                tracing::warn!("DHCP socket receive error ({recv_errors} so far): {e}");
-                            }
-                            continue;
-                        }
-                    };
-                    if !self.committer.has_room() {
-                        // Dropped before the core: it holds no change that is
-                        // not queued. The client retries.
-                        let n = self.service_stats.overload_drops.fetch_add(1, Ordering::Relaxed) + 1;
-                        if n.is_power_of_two() {
-                            tracing::warn!(
-                                "lease writes are behind ({MAX_QUEUED} queued): dropped {n} \
-                                 packet(s) so far; clients will retry"
-                            );
+                r = self.socket.recv_batch(&mut batch) => {
+                    if let Err(e) = r {
+                        recv_errors += 1;
+                        if recv_errors.is_power_of_two() {
+                            tracing::warn!("DHCP socket receive error ({recv_errors} so far): {e}");
                         }
                         continue;
                     }
@@ -429,12 +434,47 @@ impl Service {
                             step.secs
                         );
                     }
-                    let outcome = self
-                        .server
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .handle(now, rx.ifindex, &buf[..rx.len]);
-                    if outcome.changes.is_empty() {
+                    {
+                        let mut server = self.server.lock().unwrap_or_else(|p| p.into_inner());
+                        gate.set_rate(server.config().client_packets_per_sec.saturating_mul(2));
+                        for (rx, packet) in batch.packets() {
+                            if !gate.admit(now.mono, rx.ifindex, packet) {
+                                *gated.entry(rx.ifindex).or_default() += 1;
+                                continue;
+                            }
+                            if !self.committer.has_room_for(jobs.len() + 1) {
+                                // Dropped before the core: it holds no change that
+                                // is not queued. The client retries.
+                                let n = self.service_stats.overload_drops.fetch_add(1, Ordering::Relaxed) + 1;
+                                if n.is_power_of_two() {
+                                    tracing::warn!(
+                                        "lease writes are behind ({MAX_QUEUED} queued): dropped {n} \
+                                         packet(s) so far; clients will retry"
+                                    );
+                                }
+                                continue;
+                            }
+                            let outcome = server.handle(now, rx.ifindex, packet);
+                            if outcome.changes.is_empty() {
+                                answered.push(outcome);
+                            } else {
+                                jobs.push(Job::Commit {
+                                    changes: outcome.changes,
+                                    reply: outcome.reply,
+                                    events: outcome.events,
+                                });
+                            }
+                        }
+                        for (ifindex, n) in gated.drain() {
+                            self.service_stats.flood_drops.fetch_add(n, Ordering::Relaxed);
+                            server.count_rate_limited(ifindex, n);
+                        }
+                    }
+                    // Sent without the core's lock: the committer needs it too.
+                    for job in jobs.drain(..) {
+                        self.committer.submit(job);
+                    }
+                    for outcome in answered.drain(..) {
                         if let Some(reply) = &outcome.reply {
                             if let Err(e) = self.socket.send(reply) {
                                 tracing::warn!("sending {:?} on ifindex {}: {e}", reply.kind, reply.ifindex);
@@ -443,12 +483,6 @@ impl Service {
                         for e in &outcome.events {
                             (self.sink)(e);
                         }
-                    } else {
-                        self.committer.submit(Job::Commit {
-                            changes: outcome.changes,
-                            reply: outcome.reply,
-                            events: outcome.events,
-                        });
                     }
                 }
             }

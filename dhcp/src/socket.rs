@@ -12,11 +12,15 @@
 //! and UDP headers built here. **The kernel's neighbour table is never written**
 //! from a packet: a wrong entry would cut the spine's own traffic to a live
 //! leaf. Without `CAP_NET_RAW` the reply is broadcast instead.
+//!
+//! Packets are read in batches (`recvmmsg`) into a large receive buffer
+//! ([`RECEIVE_BUFFER`]), so a burst from one leaf is absorbed and drained quickly
+//! rather than making the kernel drop another link's packets.
 
 use crate::server::{Destination, Reply};
 use nix::sys::socket::{
-    self, sockopt, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag,
-    SockType, SockaddrIn,
+    self, sockopt, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, MultiHeaders,
+    SockFlag, SockType, SockaddrIn,
 };
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -26,6 +30,11 @@ use std::os::fd::AsRawFd;
 pub const SERVER_PORT: u16 = 67;
 /// Client port.
 pub const CLIENT_PORT: u16 = 68;
+/// The receive buffer asked for: a few thousand packets of burst.
+/// `SO_RCVBUFFORCE` (with `CAP_NET_ADMIN`) gets it past `net.core.rmem_max`.
+pub const RECEIVE_BUFFER: usize = 4 << 20;
+/// Bytes per received packet, at most (DHCP fits an Ethernet frame; more is cut).
+pub const MAX_PACKET: usize = 4096;
 
 /// Failure to open the DHCP socket.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +108,10 @@ impl DhcpSocket {
         .map_err(os("socket"))?;
         socket::setsockopt(&fd, sockopt::Ipv4PacketInfo, &true).map_err(os("IP_PKTINFO"))?;
         socket::setsockopt(&fd, sockopt::Broadcast, &true).map_err(os("SO_BROADCAST"))?;
+        if socket::setsockopt(&fd, sockopt::RcvBufForce, &RECEIVE_BUFFER).is_err() {
+            // Without CAP_NET_ADMIN: as much as net.core.rmem_max allows.
+            let _ = socket::setsockopt(&fd, sockopt::RcvBuf, &RECEIVE_BUFFER);
+        }
         // No SO_REUSEADDR/SO_REUSEPORT: a second DHCP server on the box must be
         // reported, not silently share the port.
         socket::bind(fd.as_raw_fd(), &SockaddrIn::from(addr)).map_err(|e| match e {
@@ -126,6 +139,22 @@ impl DhcpSocket {
     /// The bound address.
     pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
         self.inner.local_addr()
+    }
+
+    /// The kernel's receive buffer size, in bytes (as the kernel reports it:
+    /// twice what was set, for its bookkeeping).
+    pub fn receive_buffer(&self) -> io::Result<usize> {
+        socket::getsockopt(&self.inner, sockopt::RcvBuf).map_err(io::Error::from)
+    }
+
+    /// Waits for packets, then receives as many as are queued, up to the batch's
+    /// size, with one system call. Returns how many; read them with
+    /// [`RecvBatch::packets`].
+    pub async fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        let fd = self.inner.as_raw_fd();
+        self.inner
+            .async_io(tokio::io::Interest::READABLE, || batch.fill(fd))
+            .await
     }
 
     /// Receives one packet into `buf`, with its ingress interface.
@@ -267,6 +296,74 @@ impl DhcpSocket {
             return Err(io::Error::last_os_error());
         }
         Ok(())
+    }
+}
+
+/// Buffers for receiving many packets with one `recvmmsg`.
+#[derive(Debug)]
+pub struct RecvBatch {
+    buffers: Vec<u8>,
+    received: Vec<Received>,
+}
+
+impl RecvBatch {
+    /// Room for `packets` packets of up to [`MAX_PACKET`] bytes.
+    pub fn new(packets: usize) -> RecvBatch {
+        RecvBatch {
+            buffers: vec![0u8; packets.max(1) * MAX_PACKET],
+            received: Vec::with_capacity(packets.max(1)),
+        }
+    }
+
+    /// The packets of the last receive, with their metadata.
+    pub fn packets(&self) -> impl Iterator<Item = (Received, &[u8])> {
+        self.received
+            .iter()
+            .zip(self.buffers.chunks(MAX_PACKET))
+            .map(|(r, b)| (*r, &b[..r.len.min(MAX_PACKET)]))
+    }
+
+    /// One non-blocking `recvmmsg`: `WouldBlock` if nothing is queued.
+    fn fill(&mut self, fd: std::os::fd::RawFd) -> io::Result<usize> {
+        self.received.clear();
+        let capacity = self.received.capacity();
+        // Made per call: the headers hold raw pointers (not `Send`), and a
+        // few small allocations per batch cost nothing next to the system call.
+        let mut headers: MultiHeaders<SockaddrIn> =
+            MultiHeaders::preallocate(capacity, Some(nix::cmsg_space!(libc::in_pktinfo)));
+        let mut slices: Vec<[IoSliceMut<'_>; 1]> = self
+            .buffers
+            .chunks_mut(MAX_PACKET)
+            .map(|b| [IoSliceMut::new(b)])
+            .collect();
+        let results = socket::recvmmsg(
+            fd,
+            &mut headers,
+            slices.iter_mut(),
+            MsgFlags::MSG_DONTWAIT,
+            None,
+        )
+        .map_err(io::Error::from)?;
+        for msg in results {
+            let mut ifindex = 0u32;
+            if let Ok(cmsgs) = msg.cmsgs() {
+                for c in cmsgs {
+                    if let ControlMessageOwned::Ipv4PacketInfo(info) = c {
+                        ifindex = info.ipi_ifindex as u32;
+                    }
+                }
+            }
+            let source = msg
+                .address
+                .map(|a| SocketAddrV4::new(a.ip(), a.port()))
+                .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+            self.received.push(Received {
+                len: msg.bytes,
+                ifindex,
+                source,
+            });
+        }
+        Ok(self.received.len())
     }
 }
 

@@ -140,3 +140,74 @@ pub fn dhcp_sink(board: Arc<EventBoard>, inputs: mpsc::Sender<DaemonInput>) -> E
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex as StdMutex;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    /// Collects (level, message) of every event.
+    #[derive(Clone, Default)]
+    struct Collect(Arc<StdMutex<Vec<(tracing::Level, String)>>>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Collect {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            struct Message(String);
+            impl tracing::field::Visit for Message {
+                fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                    if f.name() == "message" {
+                        self.0 = format!("{v:?}");
+                    }
+                }
+            }
+            let mut m = Message(String::new());
+            event.record(&mut m);
+            self.0
+                .lock()
+                .unwrap()
+                .push((*event.metadata().level(), m.0));
+        }
+    }
+
+    fn acked(renewal: bool) -> Event {
+        Event::Acked {
+            link: "Ethernet1".into(),
+            mac: ztps_dhcp::HwAddr::new(&[2, 0, 0, 0, 0, 1]),
+            address: "10.0.0.1".parse().unwrap(),
+            vendor: Some("Arista;DCS-7050SX3-48YC8;11.00;JPE1".into()),
+            renewal,
+        }
+    }
+
+    #[test]
+    fn renewals_are_debug_and_a_flood_wakes_the_loop_once_without_waiting() {
+        let board = Arc::new(EventBoard::default());
+        let (tx, mut rx) = mpsc::channel(1);
+        let sink = dhcp_sink(board.clone(), tx);
+        let seen = Collect::default();
+        let subscriber = tracing_subscriber::registry().with(seen.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            sink(&acked(false));
+            for _ in 0..10_000 {
+                sink(&acked(true));
+            }
+        });
+        let seen = seen.0.lock().unwrap();
+        assert_eq!(seen.len(), 10_001);
+        assert_eq!(seen[0].0, tracing::Level::INFO, "{:?}", seen[0]);
+        assert!(seen[1..].iter().all(|(l, _)| *l == tracing::Level::DEBUG));
+        // One wake-up in flight, however many events; the next after it is taken.
+        assert!(matches!(rx.try_recv(), Ok(DaemonInput::Dhcp)));
+        assert!(rx.try_recv().is_err());
+        board.taken();
+        sink(&acked(true));
+        assert!(matches!(rx.try_recv(), Ok(DaemonInput::Dhcp)));
+        let last = board.last.lock().unwrap();
+        assert_eq!(last["Ethernet1"].text, "ACK 10.0.0.1 (renewal)");
+    }
+}

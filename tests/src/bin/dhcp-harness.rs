@@ -141,6 +141,10 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    match socket.receive_buffer() {
+        Ok(bytes) => eprintln!("harness: receive buffer {bytes} bytes"),
+        Err(e) => eprintln!("harness: receive buffer unknown: {e}"),
+    }
     let service = Service::new(
         server.clone(),
         socket,

@@ -16,16 +16,17 @@ fn slow_eapi(spine: &Spine, ms: u64) {
     .unwrap();
 }
 
+/// Replaces `from` (which must be there) by `to` in the spine's config.
+fn edit_config(spine: &Spine, from: &str, to: &str) {
+    let cfg = std::fs::read_to_string(spine.config_path()).unwrap();
+    assert!(cfg.contains(from), "{from:?} not in {cfg}");
+    std::fs::write(spine.config_path(), cfg.replace(from, to)).unwrap();
+}
+
 /// A config whose eAPI timeout (30 s) is longer than eos-sim's delay (20 s),
 /// so only a loop that does not await the poll can react in time.
 fn with_long_eapi_timeout(spine: &Spine) {
-    let cfg = std::fs::read_to_string(spine.config_path()).unwrap();
-    assert!(cfg.contains("\ntimeout = \"2s\"\n"), "{cfg}");
-    std::fs::write(
-        spine.config_path(),
-        cfg.replace("\ntimeout = \"2s\"\n", "\ntimeout = \"30s\"\n"),
-    )
-    .unwrap();
+    edit_config(spine, "\ntimeout = \"2s\"\n", "\ntimeout = \"30s\"\n");
 }
 
 // Before: the poll was awaited inside the loop's select!, so SIGHUP and
@@ -73,13 +74,7 @@ fn sighup_and_sigterm_during_a_slow_eapi_answer_are_acted_on_at_once() {
 
 /// Turns syslog on in the spine's config (the socket comes from the environment).
 fn with_syslog(spine: &Spine) {
-    let cfg = std::fs::read_to_string(spine.config_path()).unwrap();
-    assert!(cfg.contains("[log]\nsyslog = false\n"), "{cfg}");
-    std::fs::write(
-        spine.config_path(),
-        cfg.replace("[log]\nsyslog = false\n", "[log]\nsyslog = true\n"),
-    )
-    .unwrap();
+    edit_config(spine, "[log]\nsyslog = false\n", "[log]\nsyslog = true\n");
 }
 
 // Before: a blocking send to /dev/log; with the reader stopped the daemon

@@ -336,6 +336,22 @@ fn a_renewal_flood_keeps_memory_flat_and_another_link_served() {
         "renewals were journalled: {file_before} -> {file_after} bytes"
     );
     assert!(log_lines < 100, "{log_lines} log lines during the flood");
+    // Bursts are absorbed by a receive buffer far above the default 208 KiB
+    // (the kernel reports twice what was set).
+    let rcvbuf: usize = spine
+        .log()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("harness: receive buffer ")?
+                .strip_suffix(" bytes")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no receive buffer size in the log:\n{}", spine.log()));
+    assert!(
+        rcvbuf >= ztps_dhcp::socket::RECEIVE_BUFFER,
+        "receive buffer {rcvbuf} bytes"
+    );
 }
 
 /// Issue 11 item 11: on read-only flash the server starts, serves the stored

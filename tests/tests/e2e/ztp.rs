@@ -17,13 +17,13 @@ use ztps_tests::wait_until;
 use ztps_tests::ztp_leaf::{curl, in_netns, EosLeaf, Identity, Outcome, SPINE_WAIT};
 
 /// A `[[ztp.leaf]]`: port number `i` (`Ethernet<i>`), name, serial lock.
-struct LeafEntry {
+pub(crate) struct LeafEntry {
     port: u8,
     name: &'static str,
     serial: Option<&'static str>,
 }
 
-fn entry(port: u8, name: &'static str, serial: Option<&'static str>) -> LeafEntry {
+pub(crate) fn entry(port: u8, name: &'static str, serial: Option<&'static str>) -> LeafEntry {
     LeafEntry { port, name, serial }
 }
 
@@ -36,7 +36,7 @@ fn identity(i: u8) -> Identity {
 }
 
 /// The startup-config of leaf `name`, as the operator put it on flash.
-fn leaf_config(name: &str) -> String {
+pub(crate) fn leaf_config(name: &str) -> String {
     format!(
         "! {name}\nhostname {name}\n!\ninterface Ethernet1\n   no switchport\n   ip address 10.9.9.1/31\n!\nip routing\nend\n"
     )
@@ -45,6 +45,16 @@ fn leaf_config(name: &str) -> String {
 /// Writes the spine's config for ZTP mode (no `dhcp.bootfile_url`) and the
 /// leaves' configs; the LLDP table is `lldp.json` beside it.
 fn write_ztp_config(spine: &Spine, port: u16, leaves: &[LeafEntry]) {
+    write_ztp_config_with(spine, port, leaves, "");
+}
+
+/// [`write_ztp_config`] with `ztp_extra` (keys and sub-tables) after `[ztp]`'s keys.
+pub(crate) fn write_ztp_config_with(
+    spine: &Spine,
+    port: u16,
+    leaves: &[LeafEntry],
+    ztp_extra: &str,
+) {
     let d = spine.dir.path().display();
     let configs = spine.path("configs");
     std::fs::create_dir_all(&configs).unwrap();
@@ -69,7 +79,7 @@ dir = "{d}/state"
 serve = true
 port = {port}
 configs = "{d}/configs"
-"#
+{ztp_extra}"#
     );
     for l in leaves {
         text.push_str(&format!(

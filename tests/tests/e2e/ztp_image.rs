@@ -5,6 +5,7 @@
 //! tmpfs `/mnt/flash`, sized per test.
 
 use crate::agent::{Leaf, Spine};
+use crate::ztp::{entry, leaf_config, write_ztp_config_with};
 use std::time::{Duration, Instant};
 use ztps_tests::clients::Client;
 use ztps_tests::wait_until;
@@ -15,13 +16,20 @@ const IMAGE_NAME: &str = "EOS-4.33.2F.swi";
 /// Big enough that a rate-limited download can be interrupted part way.
 const IMAGE_BYTES: usize = 24 * 1024 * 1024;
 
-fn serial(i: u8) -> String {
-    format!("JPE3000000{i}")
-}
-
-fn leaf_config(name: &str) -> String {
-    format!("! {name}\nhostname {name}\n!\nip routing\nend\n")
-}
+/// `[[ztp.leaf]]` i is `leaf<i>` on `Ethernet<i>`, locked to `SERIALS[i - 1]`.
+const NAMES: [&str; 8] = [
+    "leaf1", "leaf2", "leaf3", "leaf4", "leaf5", "leaf6", "leaf7", "leaf8",
+];
+const SERIALS: [&str; 8] = [
+    "JPE30000001",
+    "JPE30000002",
+    "JPE30000003",
+    "JPE30000004",
+    "JPE30000005",
+    "JPE30000006",
+    "JPE30000007",
+    "JPE30000008",
+];
 
 /// Bytes that differ at every offset (a misplaced range shows): xorshift64.
 fn image_bytes() -> Vec<u8> {
@@ -47,50 +55,24 @@ struct Lab {
 
 fn lab(n: u8, max_downloads: usize) -> Lab {
     let mut spine = Spine::new();
-    let d = spine.dir.path().to_path_buf();
-    let configs = d.join("configs");
-    std::fs::create_dir_all(&configs).unwrap();
-    std::fs::create_dir_all(d.join("images")).unwrap();
+    let images = spine.path("images");
+    std::fs::create_dir_all(&images).unwrap();
     let image = image_bytes();
-    std::fs::write(d.join("images").join(IMAGE_NAME), &image).unwrap();
-    let mut text = format!(
-        r#"[eapi]
-url = "unix:{d}/eapi.sock"
-poll_interval = "1s"
-timeout = "2s"
-
-[dhcp]
-lease_file = "{d}/leases.json"
-replace_after = "1s"
-
-[log]
-syslog = false
-level = "info"
-
-[state]
-dir = "{d}/state"
-
-[ztp]
-serve = true
-port = 80
-configs = "{d}/configs"
-max_image_downloads = {max_downloads}
-
-[ztp.image]
-file = "{d}/images/{IMAGE_NAME}"
-version = "{VERSION}"
-"#,
-        d = d.display()
+    std::fs::write(images.join(IMAGE_NAME), &image).unwrap();
+    let leaves: Vec<_> = (1..=n)
+        .map(|i| {
+            entry(
+                i,
+                NAMES[usize::from(i) - 1],
+                Some(SERIALS[usize::from(i) - 1]),
+            )
+        })
+        .collect();
+    let image_keys = format!(
+        "max_image_downloads = {max_downloads}\n\n[ztp.image]\nfile = \"{}\"\nversion = \"{VERSION}\"\n",
+        images.join(IMAGE_NAME).display()
     );
-    for i in 1..=n {
-        let name = format!("leaf{i}");
-        text.push_str(&format!(
-            "\n[[ztp.leaf]]\ninterface = \"Ethernet{i}\"\nname = \"{name}\"\nserial = \"{}\"\n",
-            serial(i)
-        ));
-        std::fs::write(configs.join(format!("{name}.cfg")), leaf_config(&name)).unwrap();
-    }
-    std::fs::write(spine.config_path(), text).unwrap();
+    write_ztp_config_with(&spine, 80, &leaves, &image_keys);
     let leaves = (1..=n).map(|i| spine.leaf(i, true)).collect();
     spine.start_daemon();
     Lab {
@@ -103,7 +85,8 @@ version = "{VERSION}"
 impl Lab {
     fn eos_leaf(&self, i: u8, version: &str) -> EosLeaf<'_> {
         let leaf = &self.leaves[usize::from(i) - 1];
-        let mut identity = Identity::new(&serial(i), &format!("00:1c:73:00:01:{i:02x}"));
+        let serial = SERIALS[usize::from(i) - 1];
+        let mut identity = Identity::new(serial, &format!("00:1c:73:00:01:{i:02x}"));
         identity.version = version.into();
         let dir = self.spine.path(&format!("leaf{i}"));
         EosLeaf::new(&leaf.ns, &leaf.ifname, identity, &dir)
