@@ -1184,6 +1184,22 @@ impl Server {
         })
     }
 
+    /// The addresses bound on one link and how long each has left at `now`
+    /// by the monotonic clock (ended leases left out). O(leases on the link):
+    /// for a consumer that follows a few links, not every lease.
+    pub fn link_bound_leases(
+        &self,
+        link: &str,
+        now: Mono,
+    ) -> impl Iterator<Item = (Ipv4Addr, Duration)> + '_ {
+        self.state.get(link).into_iter().flat_map(move |st| {
+            st.leases
+                .values()
+                .filter(move |e| e.lease.state == LeaseState::Bound && e.expires > now)
+                .map(move |e| (e.lease.address, e.expires.since(now)))
+        })
+    }
+
     /// Per-link packet counters, by link name.
     pub fn link_counters(&self) -> impl Iterator<Item = (&str, &LinkCounters)> {
         self.state.values().map(|st| (&*st.name, &st.counters))

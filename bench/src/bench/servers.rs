@@ -21,8 +21,12 @@ use ztps_tests::netns::Netns;
 /// Option 67 every server hands out.
 pub const BOOTFILE_URL: &str = "http://10.10.10.11:8080/bootstrap";
 
-/// How long a server may take to say it is ready.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a server may take to say it is ready: 20 s, and 150 ms more per
+/// link (ISC dhcpd opens a packet socket per interface: with 2,000 it takes
+/// minutes).
+fn start_timeout(links: usize) -> Duration {
+    Duration::from_secs(20) + Duration::from_millis(150) * links as u32
+}
 
 /// Which implementation stands for "ours".
 #[derive(
@@ -163,9 +167,9 @@ impl Running {
 
     /// Waits until `marker` appears in `log`, failing with the logs if a process
     /// dies or it does not appear in time.
-    fn wait_log(&mut self, log: &Path, marker: &str) -> Result<()> {
+    fn wait_log(&mut self, log: &Path, marker: &str, timeout: Duration) -> Result<()> {
         let mut died = None;
-        let ok = wait_until(START_TIMEOUT, || {
+        let ok = wait_until(timeout, || {
             for p in &mut self.parts {
                 if let Some(status) = p.proc.exited() {
                     died = Some(format!("{} exited ({status})", p.role));
@@ -179,7 +183,7 @@ impl Running {
         }
         if !ok {
             bail!(
-                "{} did not log {marker:?} within {START_TIMEOUT:?}\n{}",
+                "{} did not log {marker:?} within {timeout:?}\n{}",
                 self.name,
                 self.logs()
             );
@@ -320,7 +324,7 @@ impl Server for OursServer {
                 let mut cmd = s.ns.cmd(&self.bins.eos_sim);
                 cmd.arg("--unix").arg(&sock).arg("--ready-file").arg(&ready);
                 run.spawn("eos-sim", false, cmd, &s.dir.join("eos-sim.log"))?;
-                if !wait_until(START_TIMEOUT, || Ok(ready.exists()))? {
+                if !wait_until(start_timeout(s.links.len()), || Ok(ready.exists()))? {
                     bail!("eos-sim did not start\n{}", run.logs());
                 }
                 let config = write(s.dir, "ztps.toml", &Self::agent_config(s, &sock), &mut run)?;
@@ -351,7 +355,7 @@ impl Server for OursServer {
                     .arg(&links)
                     .args(["--bootfile-url", BOOTFILE_URL, "--lease-time", "3600"]);
                 run.spawn("dhcp-harness", true, cmd, &log)?;
-                run.wait_log(&log, "harness: ready")?;
+                run.wait_log(&log, "harness: ready", start_timeout(s.links.len()))?;
             }
         }
         Ok(run)
@@ -436,7 +440,11 @@ impl Server for IscDhcpd {
                 run.spawn("poller+dhcpd", true, cmd, &log)?;
             }
         }
-        run.wait_log(&log, "Server starting service.")?;
+        run.wait_log(
+            &log,
+            "Server starting service.",
+            start_timeout(s.links.len()),
+        )?;
         Ok(run)
     }
 }
@@ -504,7 +512,7 @@ impl Server for Kea {
             .env("KEA_PIDFILE_DIR", s.dir)
             .env("KEA_LOCKFILE_DIR", s.dir);
         run.spawn("kea-dhcp4", true, cmd, &log)?;
-        run.wait_log(&log, "DHCP4_STARTED")?;
+        run.wait_log(&log, "DHCP4_STARTED", start_timeout(s.links.len()))?;
         if s.mode == Mode::Dynamic {
             let kea_pid = run.parts[0].proc.pid();
             let mut cmd = s.ns.cmd("bash");
@@ -577,7 +585,7 @@ impl Server for Dnsmasq {
         let mut cmd = s.ns.cmd(&self.bins.dnsmasq);
         cmd.arg("-k").arg("-C").arg(&conf);
         run.spawn("dnsmasq", true, cmd, &log)?;
-        run.wait_log(&log, "started, version")?;
+        run.wait_log(&log, "started, version", start_timeout(s.links.len()))?;
         Ok(run)
     }
 }
