@@ -412,7 +412,7 @@ fn run(args: BenchArgs) -> Result<()> {
     let cpu_window = Duration::from_secs(if args.quick { 10 } else { 60 });
     let (date, stamp) = now_utc();
     let mut command = String::from("cargo xtask bench");
-    for a in std::env::args().skip(2) {
+    for a in std::env::args().skip(1) {
         command.push(' ');
         command.push_str(&a);
     }
