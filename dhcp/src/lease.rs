@@ -3,7 +3,9 @@
 //! Kept compact because a spine may hold tens of thousands of leases on a pool
 //! link: the link name is shared (`Arc<str>`, interned by the server), client
 //! identifiers and hardware addresses are bytes held inline, and the vendor class
-//! is kept as the one text option 60 sent, parsed only when shown.
+//! is kept as the one text option 60 sent, parsed only when shown. In the
+//! server's table a lease is smaller still (`server::Record`: the vendor text's
+//! shared part interned per link and its serial inline, times in 32 bits).
 
 use crate::vendor::VendorInfo;
 use serde::{Serialize, Serializer};

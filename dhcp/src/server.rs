@@ -520,30 +520,98 @@ struct Offer {
     expires: Mono,
 }
 
+/// Option 60 text held compactly: an Arista leaf sends
+/// `Arista;<model>;<rev>;<serial>`, and on a pool link thousands of leaves share
+/// everything but the serial. The shared part is one `Arc<str>` per link (see
+/// `LinkState::vendor_text`); a serial of up to 15 bytes is held inline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct VendorText {
+    /// The text up to and including its last `;` (all of it if the tail does
+    /// not fit inline).
+    prefix: Arc<str>,
+    tail_len: u8,
+    tail: [u8; VendorText::TAIL],
+}
+
+impl VendorText {
+    const TAIL: usize = 15;
+
+    /// Splits `text` at its last `;`; the tail is inline if it fits.
+    fn split(text: &str) -> (&str, &str) {
+        match text.rfind(';') {
+            Some(i) if text.len() - i - 1 <= Self::TAIL => text.split_at(i + 1),
+            _ => (text, ""),
+        }
+    }
+
+    fn new(prefix: Arc<str>, tail: &str) -> VendorText {
+        let mut bytes = [0u8; Self::TAIL];
+        bytes[..tail.len()].copy_from_slice(tail.as_bytes());
+        VendorText {
+            prefix,
+            tail_len: tail.len() as u8,
+            tail: bytes,
+        }
+    }
+
+    fn tail(&self) -> &str {
+        // Built from a `&str` cut at a char boundary (after an ASCII `;`).
+        std::str::from_utf8(&self.tail[..usize::from(self.tail_len)]).unwrap_or("")
+    }
+
+    /// The whole text, as option 60 sent it (sanitized).
+    fn text(&self) -> Arc<str> {
+        if self.tail_len == 0 {
+            return self.prefix.clone();
+        }
+        Arc::from(format!("{}{}", self.prefix, self.tail()))
+    }
+
+    fn is(&self, text: &str) -> bool {
+        text.len() == self.prefix.len() + usize::from(self.tail_len)
+            && text.starts_with(&*self.prefix)
+            && text[self.prefix.len()..] == *self.tail()
+    }
+}
+
+/// Unix seconds held in 32 bits (until 2106; later saturates).
+fn secs32(t: UnixTime) -> u32 {
+    u32::try_from(t).unwrap_or(u32::MAX)
+}
+
+/// `Record::flags`: the written record's clock was trusted.
+const TRUSTED: u8 = 1;
+/// `Record::flags`: counted in `LinkState::active`, with a deadline in `LinkState::expiry`.
+const ACTIVE: u8 = 2;
+/// `Record::flags`: known to be on storage ([`Server::mark_stored`]): only then
+/// may a renewal skip the write.
+const STORED: u8 = 4;
+
 /// A lease record without its key: the link and the client are the maps'
-/// (issue 10: no per-lease copy of what the key already says).
+/// (issue 10: no per-lease copy of what the key already says). Laid out to fit
+/// 80 bytes, so an [`Entry`] is 96: times in 32 bits, flags in one byte.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Record {
-    mac: HwAddr,
-    address: Ipv4Addr,
-    state: LeaseState,
-    clock_trusted: bool,
-    expires: UnixTime,
-    updated: UnixTime,
-    vendor: Option<Arc<str>>,
+    vendor: Option<VendorText>,
     hostname: Option<Arc<str>>,
+    expires: u32,
+    updated: u32,
+    address: Ipv4Addr,
+    mac: HwAddr,
+    state: LeaseState,
+    flags: u8,
 }
 
 impl Record {
-    fn of(l: Lease) -> Record {
+    fn of(l: Lease, vendor: Option<VendorText>) -> Record {
         Record {
             mac: l.mac,
             address: l.address,
             state: l.state,
-            clock_trusted: l.clock_trusted,
-            expires: l.expires,
-            updated: l.updated,
-            vendor: l.vendor,
+            flags: if l.clock_trusted { TRUSTED } else { 0 },
+            expires: secs32(l.expires),
+            updated: secs32(l.updated),
+            vendor,
             hostname: l.hostname,
         }
     }
@@ -555,11 +623,32 @@ impl Record {
             mac: self.mac,
             address: self.address,
             state: self.state,
-            expires: self.expires,
-            updated: self.updated,
-            clock_trusted: self.clock_trusted,
-            vendor: self.vendor.clone(),
+            expires: self.expires(),
+            updated: self.updated(),
+            clock_trusted: self.clock_trusted(),
+            vendor: self.vendor.as_ref().map(VendorText::text),
             hostname: self.hostname.clone(),
+        }
+    }
+
+    fn expires(&self) -> UnixTime {
+        UnixTime::from(self.expires)
+    }
+
+    fn updated(&self) -> UnixTime {
+        UnixTime::from(self.updated)
+    }
+
+    fn clock_trusted(&self) -> bool {
+        self.flags & TRUSTED != 0
+    }
+
+    /// Whether the vendor text is `text`.
+    fn vendor_is(&self, text: Option<&str>) -> bool {
+        match (&self.vendor, text) {
+            (None, None) => true,
+            (Some(v), Some(t)) => v.is(t),
+            _ => false,
         }
     }
 
@@ -568,10 +657,10 @@ impl Record {
         self.mac == l.mac
             && self.address == l.address
             && self.state == l.state
-            && self.clock_trusted == l.clock_trusted
-            && self.expires == l.expires
-            && self.updated == l.updated
-            && self.vendor == l.vendor
+            && self.clock_trusted() == l.clock_trusted
+            && self.expires == secs32(l.expires)
+            && self.updated == secs32(l.updated)
+            && self.vendor_is(l.vendor.as_deref())
             && self.hostname == l.hostname
     }
 }
@@ -584,11 +673,43 @@ struct Entry {
     expires: Mono,
     /// When its holder was last heard from.
     heard: Mono,
+}
+
+impl Entry {
     /// Counted in `LinkState::active`, with a deadline in `LinkState::expiry`.
-    active: bool,
-    /// `lease` is known to be on storage ([`Server::mark_stored`]): only then
-    /// may a renewal skip the write.
-    stored: bool,
+    fn active(&self) -> bool {
+        self.lease.flags & ACTIVE != 0
+    }
+
+    fn set_active(&mut self, on: bool) {
+        self.set(ACTIVE, on);
+    }
+
+    /// The record is known to be on storage.
+    fn stored(&self) -> bool {
+        self.lease.flags & STORED != 0
+    }
+
+    fn set(&mut self, flag: u8, on: bool) {
+        if on {
+            self.lease.flags |= flag;
+        } else {
+            self.lease.flags &= !flag;
+        }
+    }
+}
+
+/// A lease deadline in the expiry heap, packed in 8 bytes: whole monotonic
+/// seconds (rounded up: a lease is found expired at most a second late; its
+/// remaining time always uses the exact deadline) and the address.
+fn due(expires: Mono, address: Ipv4Addr) -> Reverse<u64> {
+    let secs = expires.0.div_ceil(1000).min(u64::from(u32::MAX));
+    Reverse(secs << 32 | u64::from(u32::from(address)))
+}
+
+/// The (deadline, address) of a heap entry made by [`due`].
+fn undue(packed: u64) -> (Mono, Ipv4Addr) {
+    (Mono((packed >> 32) * 1000), Ipv4Addr::from(packed as u32))
 }
 
 /// Everything the server knows about one link (served now or not: a link that
@@ -607,7 +728,7 @@ struct LinkState {
     quarantine: HashMap<Ipv4Addr, Mono>,
     /// Lease deadlines; an entry is checked against the lease when it comes due
     /// (a renewal moves the lease's deadline without touching the heap).
-    expiry: BinaryHeap<Reverse<(Mono, Ipv4Addr)>>,
+    expiry: BinaryHeap<Reverse<u64>>,
     active: usize,
     /// The lease shown in status (see [`LinkSummary::latest`]).
     latest: Option<ClientId>,
@@ -619,6 +740,8 @@ struct LinkState {
     /// The vendor class last seen on the link, shared by the leases that sent
     /// the same text (many clients of one kind on a pool link).
     last_vendor: Option<Arc<str>>,
+    /// Shared parts of recent vendor texts, for lease records (see [`VendorText`]).
+    vendor_prefixes: Vec<Arc<str>>,
 }
 
 impl LinkState {
@@ -637,6 +760,7 @@ impl LinkState {
             pool_cursor: 0,
             counters: LinkCounters::default(),
             last_vendor: None,
+            vendor_prefixes: Vec::new(),
             buckets: HashMap::new(),
         }
     }
@@ -659,8 +783,9 @@ impl LinkState {
         if !self.quarantine.is_empty() {
             self.quarantine.retain(|_, until| *until > now);
         }
-        while let Some(Reverse((due, addr))) = self.expiry.peek().copied() {
-            if due > now {
+        while let Some(Reverse(packed)) = self.expiry.peek().copied() {
+            let (due_at, addr) = undue(packed);
+            if due_at > now {
                 break;
             }
             self.expiry.pop();
@@ -671,17 +796,43 @@ impl LinkState {
             else {
                 continue;
             };
-            if !entry.active {
+            if !entry.active() {
                 continue;
             }
             if entry.expires > now {
                 // Renewed since: due again at its new deadline.
-                self.expiry.push(Reverse((entry.expires, addr)));
+                self.expiry.push(due(entry.expires, addr));
             } else {
-                entry.active = false;
+                entry.set_active(false);
                 self.active -= 1;
             }
         }
+    }
+
+    /// Recent vendor prefixes shared per link, at most.
+    const VENDOR_PREFIXES: usize = 8;
+
+    /// `text` held compactly, its shared part taken from the link's recent
+    /// prefixes (many leaves of a few models on a pool link).
+    fn vendor_text(&mut self, text: Option<&Arc<str>>) -> Option<VendorText> {
+        let text = text?;
+        let (prefix, tail) = VendorText::split(text);
+        let shared = match self.vendor_prefixes.iter().position(|p| **p == *prefix) {
+            Some(i) => self.vendor_prefixes[i].clone(),
+            None => {
+                let p: Arc<str> = if tail.is_empty() {
+                    text.clone()
+                } else {
+                    Arc::from(prefix)
+                };
+                if self.vendor_prefixes.len() >= Self::VENDOR_PREFIXES {
+                    self.vendor_prefixes.remove(0);
+                }
+                self.vendor_prefixes.push(p.clone());
+                p
+            }
+        };
+        Some(VendorText::new(shared, tail))
     }
 
     fn drop_offer(&mut self, client: &ClientId) {
@@ -694,8 +845,8 @@ impl LinkState {
 
     fn deactivate(&mut self, client: &ClientId) {
         if let Some(e) = self.leases.get_mut(client) {
-            if e.active {
-                e.active = false;
+            if e.active() {
+                e.set_active(false);
                 self.active -= 1;
             }
         }
@@ -716,7 +867,7 @@ impl LinkState {
             if old.lease.address != address {
                 self.by_address.remove(&old.lease.address);
             } else {
-                was_active = old.active;
+                was_active = old.active();
             }
         }
         if !was_active {
@@ -725,7 +876,7 @@ impl LinkState {
         let active = lease.state == LeaseState::Bound && expires > now;
         if active && !was_active {
             self.active += 1;
-            self.expiry.push(Reverse((expires, address)));
+            self.expiry.push(due(expires, address));
         } else if !active && was_active {
             self.active -= 1;
         }
@@ -734,19 +885,18 @@ impl LinkState {
             None => true,
             Some(cur) => {
                 (lease.state == LeaseState::Bound, lease.updated)
-                    >= (cur.lease.state == LeaseState::Bound, cur.lease.updated)
+                    >= (cur.lease.state == LeaseState::Bound, cur.lease.updated())
             }
         };
-        self.leases.insert(
-            client.clone(),
-            Entry {
-                lease: Record::of(lease),
-                expires,
-                heard,
-                active,
-                stored,
-            },
-        );
+        let vendor = self.vendor_text(lease.vendor.as_ref());
+        let mut entry = Entry {
+            lease: Record::of(lease, vendor),
+            expires,
+            heard,
+        };
+        entry.set_active(active);
+        entry.set(STORED, stored);
+        self.leases.insert(client.clone(), entry);
         if newer {
             self.latest = Some(client);
         }
@@ -943,6 +1093,10 @@ impl Server {
                 true,
             );
         }
+        // A load is the one big batch of inserts: give back the heaps' doubling slack.
+        for st in self.state.values_mut() {
+            st.expiry.shrink_to_fit();
+        }
     }
 
     /// Replaces the whole served-links table. Leases and offers are kept: a link
@@ -1030,6 +1184,22 @@ impl Server {
         })
     }
 
+    /// The addresses bound on one link and how long each has left at `now`
+    /// by the monotonic clock (ended leases left out). O(leases on the link):
+    /// for a consumer that follows a few links, not every lease.
+    pub fn link_bound_leases(
+        &self,
+        link: &str,
+        now: Mono,
+    ) -> impl Iterator<Item = (Ipv4Addr, Duration)> + '_ {
+        self.state.get(link).into_iter().flat_map(move |st| {
+            st.leases
+                .values()
+                .filter(move |e| e.lease.state == LeaseState::Bound && e.expires > now)
+                .map(move |e| (e.lease.address, e.expires.since(now)))
+        })
+    }
+
     /// Per-link packet counters, by link name.
     pub fn link_counters(&self) -> impl Iterator<Item = (&str, &LinkCounters)> {
         self.state.values().map(|st| (&*st.name, &st.counters))
@@ -1060,7 +1230,7 @@ impl Server {
                     .and_then(|st| st.leases.get_mut(&l.client))
                 {
                     if e.lease.is(l) {
-                        e.stored = true;
+                        e.set(STORED, true);
                     }
                 }
             }
@@ -1339,7 +1509,7 @@ impl Handler<'_> {
         if let Some(holder) = self.st.by_address.get(&addr) {
             if holder != self.client() {
                 if let Some(e) = self.st.leases.get(holder) {
-                    if e.active && e.expires > self.now.mono {
+                    if e.active() && e.expires > self.now.mono {
                         let quiet_for = self.now.mono.since(e.heard);
                         // On a point-to-point link the address is the link's: a
                         // holder that has gone quiet was unplugged or replaced.
@@ -1548,17 +1718,17 @@ impl Handler<'_> {
         let lease_time = self.config.lease_time;
         let previous = self.st.leases.get(&client);
         let renewal = previous
-            .is_some_and(|e| e.lease.address == addr && e.active && e.expires > self.now.mono);
+            .is_some_and(|e| e.lease.address == addr && e.active() && e.expires > self.now.mono);
         let unchanged = previous.is_some_and(|e| {
             let l = &e.lease;
-            e.stored
+            e.stored()
                 && l.address == addr
                 && l.state == LeaseState::Bound
                 && l.mac == self.req.mac
-                && l.vendor == vendor
+                && l.vendor_is(vendor.as_deref())
                 && l.hostname == hostname
-                && l.clock_trusted == self.clock_trusted
-                && l.expires >= self.wall.saturating_add(lease_time.as_secs() * 3 / 4)
+                && l.clock_trusted() == self.clock_trusted
+                && l.expires() >= self.wall.saturating_add(lease_time.as_secs() * 3 / 4)
         });
         // Another client's record for this address goes (a replaced leaf, or an
         // expired pool lease).
@@ -1588,10 +1758,10 @@ impl Handler<'_> {
             let e = self.st.leases.get_mut(&client).expect("checked above");
             e.expires = expires;
             e.heard = self.now.mono;
-            if !e.active {
-                e.active = true;
+            if !e.active() {
+                e.set_active(true);
                 self.st.active += 1;
-                self.st.expiry.push(Reverse((expires, addr)));
+                self.st.expiry.push(due(expires, addr));
             }
         } else {
             let lease = Lease {
@@ -1966,4 +2136,50 @@ enum Refusal {
     Exhausted,
     #[error("{0}")]
     Storage(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 10: a lease in memory stays within 96 bytes plus its map slot.
+    #[test]
+    fn an_entry_fits_96_bytes() {
+        assert!(std::mem::size_of::<Record>() <= 80);
+        assert!(std::mem::size_of::<Entry>() <= 96);
+    }
+
+    #[test]
+    fn vendor_text_round_trips_and_shares_its_prefix() {
+        let mut st = LinkState::new("Ethernet7".into());
+        let texts = [
+            "Arista;DCS-7050SX3-48YC8;11.00;JPE20000001",
+            "Arista;DCS-7050SX3-48YC8;11.00;JPE20000002",
+            "Arista;DCS-7280;11.00;a-serial-longer-than-fifteen",
+            "no separator",
+            "trailing;",
+            "ünïcode;séríal",
+        ];
+        let held: Vec<VendorText> = texts
+            .iter()
+            .map(|t| st.vendor_text(Some(&Arc::from(*t))).expect("some"))
+            .collect();
+        for (t, v) in texts.iter().zip(&held) {
+            assert_eq!(&*v.text(), *t);
+            assert!(v.is(t));
+            assert!(!v.is(&format!("{t}x")));
+        }
+        assert!(Arc::ptr_eq(&held[0].prefix, &held[1].prefix));
+        assert_eq!(held[0].tail(), "JPE20000001");
+    }
+
+    #[test]
+    fn packed_deadlines_are_never_early() {
+        let a = Ipv4Addr::new(10, 64, 1, 2);
+        for ms in [0, 1, 999, 1000, 1001, 86_400_123] {
+            let (at, addr) = undue(due(Mono(ms), a).0);
+            assert_eq!(addr, a);
+            assert!(at >= Mono(ms) && at < Mono(ms + 1000), "{ms} -> {at:?}");
+        }
+    }
 }

@@ -608,3 +608,27 @@ pub(crate) const MIN_PUBLISH_GAP: Duration = Duration::from_millis(200);
 
 /// Longest time between two status writes when nothing changes.
 pub(crate) const HEARTBEAT: Duration = Duration::from_secs(30);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn poll(ports: &[&str]) -> PollResult {
+        PollResult {
+            connected: Ok(ports.iter().map(|p| p.to_string()).collect()),
+            url: "http://127.0.0.1:1/command-api".into(),
+        }
+    }
+
+    /// Only a poll that changes the connected set asks for a reconcile (and
+    /// so for any peer-table work): an equal answer costs nothing more.
+    #[test]
+    fn an_unchanged_poll_does_not_reconcile() {
+        let mut h = EapiHealth::new("http://127.0.0.1:1/command-api".into());
+        assert!(h.apply(poll(&["Ethernet3"]), 0).links, "first answer");
+        let again = h.apply(poll(&["Ethernet3"]), 1);
+        assert!(!again.links && !again.health, "{again:?}");
+        assert!(h.apply(poll(&["Ethernet3", "Ethernet4"]), 1).links);
+        assert!(!h.apply(poll(&["Ethernet3", "Ethernet4"]), 2).links);
+    }
+}

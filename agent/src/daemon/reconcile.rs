@@ -45,9 +45,9 @@ impl Daemon {
         );
         let served: Vec<ServedLink> = views.iter().filter_map(LinkView::served_link).collect();
         if let Some(ztp) = self.ztp.as_mut() {
-            let server = self.server.lock().unwrap_or_else(|p| p.into_inner());
-            ztp.update_peers(&served, server.leases(), ztps_dhcp::service::unix_now());
-            drop(server);
+            // Copies leases only for links that changed; the DHCP hook keeps
+            // the table current between reconciles.
+            ztp.update_peers(&served, &self.server);
             let want = ztp.wants_lldp();
             self.poller.want_lldp(want);
         }

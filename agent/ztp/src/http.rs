@@ -81,9 +81,11 @@ impl<T> Shared<T> {
     }
 }
 
-/// Leased leaf address -> who that is. Updated in place (one ACK is one
-/// insert, whatever the number of leases); readers copy out one entry under a
-/// read lock held for no longer than that.
+/// Leased leaf address -> who that is, until when. Updated in place (one ACK
+/// is one insert, whatever the number of leases); readers copy out one entry
+/// under a read lock held for no longer than that. An entry whose lease has
+/// ended by the monotonic clock is refused on lookup, so an expired lease
+/// admits nobody even before the table is next maintained.
 #[derive(Debug, Clone, Default)]
 pub struct PeerTable(Arc<RwLock<HashMap<Ipv4Addr, PeerEntry>>>);
 
@@ -93,12 +95,18 @@ impl PeerTable {
         PeerTable(Arc::new(RwLock::new(entries)))
     }
 
-    /// Who has leased `address`, if a served leaf has.
+    /// Who holds a lease on `address` now, if a served leaf does.
     pub fn get(&self, address: &Ipv4Addr) -> Option<PeerEntry> {
+        self.get_at(address, Instant::now())
+    }
+
+    /// Who holds a lease on `address` at `now`, if a served leaf does.
+    pub fn get_at(&self, address: &Ipv4Addr, now: Instant) -> Option<PeerEntry> {
         self.0
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(address)
+            .filter(|e| e.until > now)
             .cloned()
     }
 
@@ -110,11 +118,16 @@ impl PeerTable {
         }
     }
 
-    /// Adds or updates one leaf address (a DHCP ACK).
+    /// Adds or updates one leaf address (a DHCP ACK, or a copy of the DHCP
+    /// core's lease). An entry for the same leaf with a later end is kept: a
+    /// copy taken before a renewal never shortens what the renewal granted.
     pub fn insert(&self, address: Ipv4Addr, entry: PeerEntry) {
         let mut t = self.0.write().unwrap_or_else(|p| p.into_inner());
-        if t.get(&address) != Some(&entry) {
-            t.insert(address, entry);
+        match t.get(&address) {
+            Some(old) if old.same_leaf(&entry) && old.until >= entry.until => {}
+            _ => {
+                t.insert(address, entry);
+            }
         }
     }
 
@@ -124,6 +137,26 @@ impl PeerTable {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(address);
+    }
+
+    /// Removes every address on the links `gone` says yes to, and every
+    /// entry whose lease ended before `now`. O(entries): for link changes
+    /// and reloads, not per packet.
+    pub fn remove_links(&self, gone: impl Fn(&str) -> bool, now: Instant) {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, e| e.until > now && !gone(&e.link));
+    }
+
+    /// Number of entries, ended or not.
+    pub fn len(&self) -> usize {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether the table has no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -136,6 +169,16 @@ pub struct PeerEntry {
     pub spine: Ipv4Addr,
     /// The `[[ztp.leaf]]` for the port, if the operator configured one.
     pub leaf: Option<LeafSpec>,
+    /// When the lease ends, by the monotonic clock: from then on the
+    /// address is refused.
+    pub until: Instant,
+}
+
+impl PeerEntry {
+    /// Whether `other` names the same link, spine address and leaf.
+    fn same_leaf(&self, other: &PeerEntry) -> bool {
+        self.link == other.link && self.spine == other.spine && self.leaf == other.leaf
+    }
 }
 
 /// A `[[ztp.leaf]]`: the leaf's name (its config is `<configs>/<name>.cfg`)
@@ -919,11 +962,39 @@ mod tests {
         _stop: tokio::sync::oneshot::Sender<()>,
     }
 
+    #[test]
+    fn peer_table_refuses_an_ended_lease_and_keeps_the_later_end() {
+        let t0 = Instant::now();
+        let peers = PeerTable::default();
+        let mut e = entry("Ethernet3", Some(("leaf3", None)));
+        e.until = t0 + Duration::from_secs(10);
+        peers.insert(LEAF3, e.clone());
+        assert!(peers.get_at(&LEAF3, t0).is_some());
+        assert!(peers.get_at(&LEAF3, t0 + Duration::from_secs(10)).is_none());
+        // A copy taken before a renewal does not shorten the renewal.
+        let mut older = e.clone();
+        older.until = t0 + Duration::from_secs(5);
+        peers.insert(LEAF3, older);
+        assert!(peers.get_at(&LEAF3, t0 + Duration::from_secs(7)).is_some());
+        // Another leaf on the address (a plan change) replaces it outright.
+        let mut other = entry("Ethernet9", None);
+        other.until = t0 + Duration::from_secs(5);
+        peers.insert(LEAF3, other);
+        assert_eq!(peers.get_at(&LEAF3, t0).unwrap().link, "Ethernet9");
+        // Maintenance drops a link's addresses and whatever ended.
+        peers.insert(LEAF4, entry("Ethernet4", None));
+        peers.remove_links(|l| l == "Ethernet4", t0);
+        assert!(peers.get_at(&LEAF4, t0).is_none());
+        peers.remove_links(|_| false, t0 + Duration::from_secs(6));
+        assert!(peers.is_empty());
+    }
+
     fn entry(link: &str, leaf: Option<(&str, Option<&str>)>) -> PeerEntry {
         PeerEntry {
             link: link.into(),
             spine: SPINE,
             leaf: leaf.map(|(n, s)| LeafSpec::new(n, s.map(str::to_string)).unwrap()),
+            until: Instant::now() + Duration::from_secs(3600),
         }
     }
 

@@ -9,6 +9,7 @@ use clap::Parser;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 use ztps_ztp::http::{LeafSpec, Limits, PeerEntry, PeerTable, Shared, ZtpServer, ZtpSettings};
 use ztps_ztp::image::ImageStore;
 
@@ -37,6 +38,8 @@ fn main() -> Result<()> {
                 link: format!("Ethernet{i}"),
                 spine: Ipv4Addr::new(10, 1, i, 1),
                 leaf: Some(leaf),
+                // The default `dhcp.lease_time`: longer than any bench run.
+                until: Instant::now() + Duration::from_secs(86_400),
             };
             (Ipv4Addr::new(10, 1, i, 2), entry)
         })
