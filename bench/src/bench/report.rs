@@ -715,26 +715,51 @@ impl Results {
         );
         let _ = writeln!(m, "| --- | --- | --- | --- | --- | --- |");
         let med = |key: &str, f: &dyn Fn(&scale::Run) -> f64| {
-            let v: Vec<f64> = self.scale.get(key).into_iter().flatten().map(f).collect();
+            // A failed half is NaN: left out.
+            let v: Vec<f64> = self
+                .scale
+                .get(key)
+                .into_iter()
+                .flatten()
+                .map(f)
+                .filter(|v| !v.is_nan())
+                .collect();
             stats(&v)
         };
-        let lease_rss = |key: &str| med(key, &|r| r.leases.rss_kib as f64);
+        let lease_rss = |key: &str| {
+            med(key, &|r| {
+                r.leases.as_ref().map_or(f64::NAN, |l| l.rss_kib as f64)
+            })
+        };
         let ours = lease_rss("ours").map(|s| s.median);
+        let mut failures = Vec::new();
         for info in &self.servers {
             let Some(runs) = self.scale.get(&info.key) else {
                 continue;
             };
             let acks: Vec<String> = runs
                 .iter()
-                .map(|r| {
-                    format!(
+                .map(|r| match &r.leases {
+                    Ok(l) => format!(
                         "{}{} in {:.0} s",
-                        r.leases.acked,
-                        if r.leases.complete { "" } else { " (deadline)" },
-                        r.leases.provision_s
-                    )
+                        l.acked,
+                        if l.complete { "" } else { " (deadline)" },
+                        l.provision_s
+                    ),
+                    Err(_) => "failed".into(),
                 })
                 .collect();
+            for r in runs {
+                for (what, e) in [
+                    ("leases", r.leases.as_ref().err()),
+                    ("links", r.links.as_ref().err()),
+                ] {
+                    if let Some(e) = e {
+                        failures.push(format!("- {} ({what}): {e}", info.static_name));
+                    }
+                }
+            }
+            let links_ok = runs.iter().any(|r| r.links.is_ok());
             let rss = lease_rss(&info.key);
             let _ = writeln!(
                 m,
@@ -743,14 +768,35 @@ impl Results {
                 info.dynamic_name,
                 show(rss, mib),
                 acks.join("; "),
-                show(med(&info.key, &|r| r.links.cpu_pct), |v| format!("{v:.2}")),
-                show(med(&info.key, &|r| r.links.rss_kib as f64), mib),
+                if links_ok {
+                    show(
+                        med(&info.key, &|r| {
+                            r.links.as_ref().map_or(f64::NAN, |l| l.cpu_pct)
+                        }),
+                        |v| format!("{v:.2}"),
+                    )
+                } else {
+                    "fails to start".into()
+                },
+                if links_ok {
+                    show(
+                        med(&info.key, &|r| {
+                            r.links.as_ref().map_or(f64::NAN, |l| l.rss_kib as f64)
+                        }),
+                        mib,
+                    )
+                } else {
+                    "—".into()
+                },
                 if info.key == "ours" {
                     "—".to_string()
                 } else {
                     x(ratio(ours, rss.map(|s| s.median)))
                 }
             );
+        }
+        if !failures.is_empty() {
+            let _ = writeln!(m, "\nWhat failed:\n\n{}", failures.join("\n"));
         }
         let _ = writeln!(m);
     }

@@ -80,10 +80,11 @@ pub struct Links {
 /// One run for one server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Run {
-    /// 50,000 leases.
-    pub leases: Leases,
-    /// 2,000 links.
-    pub links: Links,
+    /// 50,000 leases, or why the server could not be measured.
+    pub leases: Result<Leases, String>,
+    /// 2,000 links, or why the server could not be measured (ISC dhcpd cannot
+    /// open 2,000 interfaces).
+    pub links: Result<Links, String>,
 }
 
 /// Link `n` (1..=500,000) of the 2,000-link topology: a /30 in 10.128.0.0/9,
@@ -112,8 +113,21 @@ pub fn run_once(
 ) -> Result<Run> {
     let dir = work.join(format!("scale-{}-{run_no}", server.key()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let leases = leases(server, &dir.join("leases"), progress)?;
-    let links = links(server, &dir.join("links"), window, progress)?;
+    // A server that fails a half is reported as failing it; an interrupt stops.
+    let failed = |what: &str, e: anyhow::Error, progress: &mut Progress| {
+        check_interrupt()?;
+        let first = format!("{e:#}").lines().next().unwrap_or("").to_owned();
+        progress.note(&format!("{}: {what} failed: {first}", server.key()));
+        anyhow::Ok(first)
+    };
+    let leases = match leases(server, &dir.join("leases"), progress) {
+        Ok(l) => Ok(l),
+        Err(e) => Err(failed("50,000 leases", e, progress)?),
+    };
+    let links = match links(server, &dir.join("links"), window, progress) {
+        Ok(l) => Ok(l),
+        Err(e) => Err(failed("2,000 links", e, progress)?),
+    };
     let _ = std::fs::remove_dir_all(&dir);
     Ok(Run { leases, links })
 }

@@ -176,7 +176,13 @@ impl Running {
                     return Ok(true);
                 }
             }
-            Ok(std::fs::read_to_string(log).is_ok_and(|t| t.contains(marker)))
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            // ISC dhcpd's last word when it gives up (its poller lives on).
+            if text.contains("\nexiting.") {
+                died = Some("it logged \"exiting.\"".to_owned());
+                return Ok(true);
+            }
+            Ok(text.contains(marker))
         })?;
         if let Some(d) = died {
             bail!("{} did not start: {d}\n{}", self.name, self.logs());
