@@ -14,8 +14,15 @@
 //! `provisioned`. With `--vm`, the VM flow: the fake `FastCli`, `ztps-agent
 //! boot`, and DHCP only (option 67 to the ZTPServer VM).
 //!
+//! With `--upgrade`, every leaf says it runs an older EOS than the spine's
+//! `[ztp.image]` (a generated image of `--image-mib` MiB): it gets the upgrade
+//! script, runs it with bash in its private tmpfs `/mnt/flash` (download,
+//! sha256, boot-config, startup-config), then "reboots" into provisioned.
+//! With `--at-once`, every link comes up at the same moment instead of one
+//! every 1.5 s (the timing figures of issues 12 and 13 in BENCHMARKS.md).
+//!
 //! The agent's own `status` table is shown live, then a summary per leaf with
-//! the time each step took. Every namespace and process is removed on exit or
+//! the time each step took, and the median and maximum of each step. Every namespace and process is removed on exit or
 //! Ctrl-C. All traffic stays inside the namespaces.
 
 use anyhow::{bail, Context, Result};
@@ -34,14 +41,30 @@ use ztps_tests::{wait_until, ChildGuard};
 
 const TARGET: &str = "i686-unknown-linux-musl";
 const BOOTFILE: &str = "http://10.10.10.11:8080/bootstrap";
+/// The EOS version of the lab's generated image (`--upgrade`); the leaves say
+/// they run `Identity::new`'s 4.30.1F.
+const IMAGE_VERSION: &str = "4.33.2F";
+/// How often the lab reads `status.json` to time the agent's stages (the
+/// daemon writes it at most every 200 ms).
+const STATUS_POLL: Duration = Duration::from_millis(25);
 
 /// A simulated spine and leaves in network namespaces, provisioned live.
 #[derive(clap::Parser)]
 #[command(name = "cargo xtask lab", bin_name = "cargo xtask lab")]
 struct LabArgs {
-    /// Number of leaves (1 to 32).
+    /// Number of leaves (1 to 64).
     #[arg(long, default_value_t = 4)]
     leaves: u8,
+    /// Bring every leaf's link up at the same moment (default: one every 1.5 s).
+    #[arg(long)]
+    at_once: bool,
+    /// Leaves present an older EOS (`X-Arista-SoftwareVersion`) and the spine
+    /// has a `[ztp.image]`: each leaf runs the upgrade script, then reboots.
+    #[arg(long, conflicts_with = "vm")]
+    upgrade: bool,
+    /// Size of the generated EOS image for `--upgrade`, MiB.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=2048))]
+    image_mib: u32,
     /// Use a native debug build of the agent instead of the static i686 release
     /// binary that ships in the flash bundle (faster to build).
     #[arg(long)]
@@ -76,6 +99,11 @@ struct LeafResult {
     took: Duration,
     /// ZTP mode: the bootstrap received (and saved as startup-config).
     config_sent: Option<Duration>,
+    /// `--upgrade`: the upgrade script received (leaf side).
+    script_sent: Option<Duration>,
+    /// `--upgrade`: the agent's status first showed `image-done` or a later
+    /// stage for this leaf's port.
+    image_done: Option<Duration>,
     /// ZTP mode: the daemon's status shows `provisioned`.
     provisioned: Option<Duration>,
     /// ZTP mode: what went wrong, if anything.
@@ -88,6 +116,8 @@ impl LeafResult {
             lease,
             took,
             config_sent: None,
+            script_sent: None,
+            image_done: None,
             provisioned: None,
             problem: None,
         }
@@ -147,9 +177,33 @@ fn leaf_config(i: u8) -> String {
     )
 }
 
+/// `--upgrade`: writes an EOS image of `mib` MiB of pseudo-random bytes (so
+/// nothing compresses or dedups it) and returns its path.
+fn write_image(dir: &Path, mib: u32) -> Result<PathBuf> {
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images)?;
+    let path = images.join(format!("EOS-{IMAGE_VERSION}.swi"));
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut chunk = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        for word in chunk.chunks_exact_mut(8) {
+            // xorshift64: cheap bytes that do not repeat within the image.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            word.copy_from_slice(&x.to_le_bytes());
+        }
+        out.write_all(&chunk)?;
+    }
+    out.flush()?;
+    Ok(path)
+}
+
 /// ZTP mode: option 67 per link to the spine itself, a `[[ztp.leaf]]` and a
-/// config per leaf (the first one locked to its serial).
-fn write_ztp_config(dir: &Path, leaves: &[Leaf]) -> Result<PathBuf> {
+/// config per leaf (the first one locked to its serial), and with `image` a
+/// `[ztp.image]` that every leaf is upgraded to first.
+fn write_ztp_config(dir: &Path, leaves: &[Leaf], image: Option<&Path>) -> Result<PathBuf> {
     let d = dir.display();
     let configs = dir.join("configs");
     std::fs::create_dir_all(&configs)?;
@@ -176,6 +230,12 @@ port = 80
 configs = "{d}/configs"
 "#
     );
+    if let Some(image) = image {
+        text.push_str(&format!(
+            "\n[ztp.image]\nfile = \"{}\"\nversion = \"{IMAGE_VERSION}\"\n",
+            image.display()
+        ));
+    }
     for (i, leaf) in leaves.iter().enumerate() {
         let n = i as u8 + 1;
         text.push_str(&format!(
@@ -256,7 +316,14 @@ fn boot(spine: &Netns, agent: &Path, config: &Path, dir: &Path) -> Result<()> {
 /// ZTP flow for one leaf, its link just up: DHCP and the bootstrap as EOS
 /// does them, "reboot" into its hostname (LLDP on its spine port), then wait
 /// for the daemon to call it provisioned.
-fn ztp_leaf(leaf: &Leaf, n: u8, dir: &Path, lldp: &Path, t0: Instant) -> LeafResult {
+fn ztp_leaf(
+    leaf: &Leaf,
+    n: u8,
+    dir: &Path,
+    lldp: &Path,
+    t0: Instant,
+    stages: &StageTimes,
+) -> LeafResult {
     let mac = format!("00:1c:73:00:01:{n:02x}");
     let eos = EosLeaf::new(
         &leaf.ns,
@@ -273,11 +340,18 @@ fn ztp_leaf(leaf: &Leaf, n: u8, dir: &Path, lldp: &Path, t0: Instant) -> LeafRes
         }
     };
     let mut result = LeafResult::lease_only(Some(round.lease.clone()), round.dhcp_took);
-    if round.outcome != Outcome::ConfigSaved {
-        result.problem = Some(format!("bootstrap not saved: {:?}", round.outcome));
-        return result;
+    let bootstrap_received = round.dhcp_took + round.fetch_took;
+    match &round.outcome {
+        Outcome::ConfigSaved => result.config_sent = Some(bootstrap_received),
+        Outcome::ScriptRan { exit: 0, .. } => {
+            result.script_sent = Some(bootstrap_received);
+            result.image_done = stages.image_done(&leaf.eos_port(), t0);
+        }
+        other => {
+            result.problem = Some(format!("bootstrap not saved: {other:?}"));
+            return result;
+        }
     }
-    result.config_sent = Some(round.dhcp_took + round.fetch_took);
     let Some(hostname) = eos.reboot() else {
         result.problem = Some("no hostname in the startup-config".into());
         return result;
@@ -299,10 +373,54 @@ fn ztp_leaf(leaf: &Leaf, n: u8, dir: &Path, lldp: &Path, t0: Instant) -> LeafRes
     });
     if provisioned {
         result.provisioned = Some(t0.elapsed());
+        if result.script_sent.is_some() {
+            // The daemon writes status at most every 200 ms: read it again
+            // in case image-done was first seen only now.
+            result.image_done = result
+                .image_done
+                .or(stages.image_done(&leaf.eos_port(), t0));
+        }
     } else {
         result.problem = Some("not provisioned within 30 s of its LLDP name".into());
     }
     result
+}
+
+/// When the agent's status first showed each port at `image-done` or past it
+/// (`status.json` read every [`STATUS_POLL`]; the daemon writes it at most every
+/// 200 ms, so a time is late by up to about 225 ms).
+#[derive(Default)]
+struct StageTimes {
+    image_done: Mutex<std::collections::HashMap<String, Instant>>,
+}
+
+impl StageTimes {
+    /// Reads `status.json` once and notes ports newly at `image-done` or later.
+    fn poll(&self, status: &Path) {
+        let Ok(text) = std::fs::read_to_string(status) else {
+            return;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return;
+        };
+        let now = Instant::now();
+        let mut seen = self.image_done.lock().unwrap();
+        for link in v["links"].as_array().into_iter().flatten() {
+            let past_image = matches!(
+                link["ztp"]["stage"].as_str(),
+                Some("image-done" | "config-sent" | "provisioned")
+            );
+            if let (true, Some(port)) = (past_image, link["eos_name"].as_str()) {
+                seen.entry(port.to_string()).or_insert(now);
+            }
+        }
+    }
+
+    /// From `t0` to when `port` was first seen at `image-done` or later.
+    fn image_done(&self, port: &str, t0: Instant) -> Option<Duration> {
+        let seen = self.image_done.lock().unwrap();
+        seen.get(port).map(|at| at.saturating_duration_since(t0))
+    }
 }
 
 impl Leaf {
@@ -315,8 +433,8 @@ impl Leaf {
 /// Runs the lab.
 fn run_lab(args: LabArgs) -> Result<()> {
     require_root("cargo xtask lab")?;
-    if args.leaves == 0 || args.leaves > 32 {
-        bail!("--leaves must be 1 to 32");
+    if args.leaves == 0 || args.leaves > 64 {
+        bail!("--leaves must be 1 to 64");
     }
     let (agent, eos_sim, fastcli) = build(args.fast)?;
     remove_stale_namespaces();
@@ -355,15 +473,25 @@ fn run_lab(args: LabArgs) -> Result<()> {
                 ns,
                 port,
                 ifname,
-                client: Client::ALL[(usize::from(i) - 1) % 3],
+                // Timed runs leave out dhcpcd, which waits a random 1 to 10 s
+                // before its first DISCOVER (RFC 2131 §4.4.1).
+                client: if args.at_once || args.upgrade {
+                    [Client::Dhclient, Client::Udhcpc][(usize::from(i) - 1) % 2]
+                } else {
+                    Client::ALL[(usize::from(i) - 1) % 3]
+                },
                 serial: format!("JPE{:08}", 20_000_000 + u32::from(i)),
             }
         })
         .collect();
     let config = if args.vm {
         write_config(&dir, &fastcli)?
+    } else if args.upgrade {
+        eprintln!("lab: writing a {} MiB EOS image", args.image_mib);
+        let image = write_image(&dir, args.image_mib)?;
+        write_ztp_config(&dir, &leaves, Some(&image))?
     } else {
-        write_ztp_config(&dir, &leaves)?
+        write_ztp_config(&dir, &leaves, None)?
     };
     let lldp = dir.join("lldp.json");
 
@@ -421,7 +549,24 @@ fn run_lab(args: LabArgs) -> Result<()> {
     };
     let tty = std::io::stdout().is_terminal();
     let mut last_table = String::new();
+    let stages = StageTimes::default();
+    let all_done = AtomicBool::new(false);
+    let deadline = Instant::now()
+        + Duration::from_secs(60 + 2 * leaves.len() as u64 + if args.upgrade { 240 } else { 0 });
     std::thread::scope(|scope| -> Result<()> {
+        if args.upgrade {
+            let (stages, all_done, stop, status) =
+                (&stages, &all_done, &stop, dir.join("state/status.json"));
+            scope.spawn(move || {
+                while !all_done.load(Ordering::Relaxed)
+                    && !stop.load(Ordering::Relaxed)
+                    && Instant::now() < deadline
+                {
+                    stages.poll(&status);
+                    std::thread::sleep(STATUS_POLL);
+                }
+            });
+        }
         for (i, leaf) in leaves.iter().enumerate() {
             let results = results.clone();
             let spine = &spine;
@@ -429,9 +574,12 @@ fn run_lab(args: LabArgs) -> Result<()> {
             let lldp = &lldp;
             let stop = stop.clone();
             let vm = args.vm;
+            let stages = &stages;
+            let gap = if args.at_once { 0 } else { 1500 };
             scope.spawn(move || {
-                // One link every 1.5 s, like cables being patched in.
-                let due = started + Duration::from_millis(1500 * i as u64);
+                // One link every 1.5 s, like cables being patched in, or all
+                // at the same moment.
+                let due = started + Duration::from_millis(gap * i as u64);
                 while Instant::now() < due {
                     if stop.load(Ordering::Relaxed) {
                         return;
@@ -446,12 +594,11 @@ fn run_lab(args: LabArgs) -> Result<()> {
                     let lease = clients::run_once(leaf.client, &leaf.ns, &leaf.ifname, &class, dir);
                     LeafResult::lease_only(lease, t0.elapsed())
                 } else {
-                    ztp_leaf(leaf, i as u8 + 1, dir, lldp, t0)
+                    ztp_leaf(leaf, i as u8 + 1, dir, lldp, t0, stages)
                 };
                 results.lock().unwrap()[i] = Some(result);
             });
         }
-        let deadline = Instant::now() + Duration::from_secs(60 + 2 * leaves.len() as u64);
         loop {
             let table = status_cmd(&dir);
             if tty {
@@ -471,6 +618,7 @@ fn run_lab(args: LabArgs) -> Result<()> {
             }
             std::thread::sleep(Duration::from_millis(500));
         }
+        all_done.store(true, Ordering::Relaxed);
         // Stop any client still trying, so the threads end.
         for leaf in &leaves {
             leaf.ns.kill_processes();
@@ -487,7 +635,7 @@ fn run_lab(args: LabArgs) -> Result<()> {
     let failed = if args.vm {
         summary_vm(&leaves, &results)
     } else {
-        summary_ztp(&leaves, &results)
+        summary_ztp(&leaves, &results, args.upgrade)
     };
     if leaves.iter().any(|l| l.client == Client::Dhcpcd) {
         println!(
@@ -532,7 +680,18 @@ fn summary_vm(leaves: &[Leaf], results: &[Option<LeafResult>]) -> usize {
         "LEAF", "CLIENT", "PORT", "ADDRESS", "BOOTFILE (option 67)"
     );
     let mut failed = 0;
+    let mut leased = Vec::new();
     for (leaf, r) in leaves.iter().zip(results) {
+        if let Some(LeafResult {
+            lease: Some(l),
+            took,
+            ..
+        }) = r
+        {
+            if l.bootfile.is_some() {
+                leased.push(*took);
+            }
+        }
         let (addr, boot, took) = match r {
             Some(LeafResult {
                 lease: Some(l),
@@ -568,18 +727,39 @@ fn summary_vm(leaves: &[Leaf], results: &[Option<LeafResult>]) -> usize {
             took
         );
     }
+    if !leased.is_empty() {
+        println!(
+            "\n== Link-up to the ACK with option 67 over {} leaves: {}",
+            leaves.len(),
+            median_max(&mut leased)
+        );
+    }
     failed
 }
 
-/// ZTP flow summary (times from link-up); returns how many leaves did not
-/// reach `provisioned`.
-fn summary_ztp(leaves: &[Leaf], results: &[Option<LeafResult>]) -> usize {
-    println!("== Summary: each leaf from link-up to dhcp, config-sent and provisioned");
+/// ZTP flow summary (times from link-up), then the median and maximum of
+/// each step; returns how many leaves did not reach `provisioned`.
+fn summary_ztp(leaves: &[Leaf], results: &[Option<LeafResult>], upgrade: bool) -> usize {
+    let sent = if upgrade {
+        "SCRIPT-SENT"
+    } else {
+        "CONFIG-SENT"
+    };
     println!(
-        "{:<8} {:<9} {:<9} {:<11} {:<32} {:>9} {:>12} {:>12}",
-        "LEAF", "CLIENT", "PORT", "ADDRESS", "OPTION 67", "DHCP", "CONFIG-SENT", "PROVISIONED"
+        "== Summary: each leaf from link-up to dhcp, {}{}provisioned",
+        sent.to_lowercase(),
+        if upgrade {
+            ", image-done and "
+        } else {
+            " and "
+        }
+    );
+    println!(
+        "{:<8} {:<9} {:<10} {:<11} {:<32} {:>9} {:>12} {:>11} {:>12}",
+        "LEAF", "CLIENT", "PORT", "ADDRESS", "OPTION 67", "DHCP", sent, "IMAGE-DONE", "PROVISIONED"
     );
     let mut failed = 0;
+    let mut steps: [Vec<Duration>; 4] = Default::default();
     for (leaf, r) in leaves.iter().zip(results) {
         let Some(r) = r else {
             failed += 1;
@@ -593,21 +773,58 @@ fn summary_ztp(leaves: &[Leaf], results: &[Option<LeafResult>]) -> usize {
             ),
             None => ("NO LEASE".into(), "-".into()),
         };
+        let times = [
+            r.lease.as_ref().map(|_| r.took),
+            if upgrade {
+                r.script_sent
+            } else {
+                r.config_sent
+            },
+            r.image_done,
+            r.provisioned,
+        ];
+        for (step, t) in steps.iter_mut().zip(times) {
+            step.extend(t);
+        }
         println!(
-            "{:<8} {:<9} {:<9} {:<11} {:<32} {:>9} {:>12} {:>12}",
+            "{:<8} {:<9} {:<10} {:<11} {:<32} {:>9} {:>12} {:>11} {:>12}",
             leaf.ifname,
             leaf.client.program(),
             leaf.eos_port(),
             addr,
             url,
-            secs(r.lease.as_ref().map(|_| r.took)),
-            secs(r.config_sent),
-            secs(r.provisioned)
+            secs(times[0]),
+            secs(times[1]),
+            secs(times[2]),
+            secs(times[3])
         );
         if let Some(p) = &r.problem {
             failed += 1;
             println!("         {p}");
         }
     }
+    let names = ["dhcp", &sent.to_lowercase(), "image-done", "provisioned"];
+    println!("\n== Link-up to each step over {} leaves", leaves.len());
+    for (name, step) in names.iter().zip(steps.iter_mut()) {
+        if !step.is_empty() {
+            println!("{name:<12} {}", median_max(step));
+        }
+    }
     failed
+}
+
+/// "median X s, max Y s (n of them)".
+fn median_max(times: &mut [Duration]) -> String {
+    times.sort();
+    let n = times.len();
+    let median = if n % 2 == 1 {
+        times[n / 2]
+    } else {
+        (times[n / 2 - 1] + times[n / 2]) / 2
+    };
+    format!(
+        "median {:.3} s, max {:.3} s (n = {n})",
+        median.as_secs_f64(),
+        times[n - 1].as_secs_f64()
+    )
 }

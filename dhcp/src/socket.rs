@@ -157,39 +157,6 @@ impl DhcpSocket {
             .await
     }
 
-    /// Receives one packet into `buf`, with its ingress interface.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<Received> {
-        let fd = self.inner.as_raw_fd();
-        self.inner
-            .async_io(tokio::io::Interest::READABLE, || {
-                let mut iov = [IoSliceMut::new(buf)];
-                let mut cmsg = nix::cmsg_space!(libc::in_pktinfo);
-                let msg = socket::recvmsg::<SockaddrIn>(
-                    fd,
-                    &mut iov,
-                    Some(&mut cmsg),
-                    MsgFlags::MSG_DONTWAIT,
-                )
-                .map_err(io::Error::from)?;
-                let mut ifindex = 0u32;
-                for c in msg.cmsgs().map_err(io::Error::from)? {
-                    if let ControlMessageOwned::Ipv4PacketInfo(info) = c {
-                        ifindex = info.ipi_ifindex as u32;
-                    }
-                }
-                let source = msg
-                    .address
-                    .map(|a| SocketAddrV4::new(a.ip(), a.port()))
-                    .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
-                Ok(Received {
-                    len: msg.bytes,
-                    ifindex,
-                    source,
-                })
-            })
-            .await
-    }
-
     /// Sends a reply out of its link's interface. Callable from any thread: it
     /// does not need the runtime, and waits (up to ~1 s) if the socket buffer is full.
     pub fn send(&self, reply: &Reply) -> io::Result<()> {
