@@ -31,7 +31,7 @@ pub struct ServerConfig {
     /// unicast address of that link's subnet, and never on a point-to-point link.
     pub trust_relay_agents: bool,
     /// Minimum time between two log events of the same kind for the same link
-    /// (ignored clients, malformed packets, unserved links).
+    /// (ignored clients, malformed packets, unserved links, NAKs per reason).
     pub log_interval: Duration,
 }
 

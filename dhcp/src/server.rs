@@ -977,7 +977,9 @@ const RL_UNSERVED: u8 = 2;
 const RL_MALFORMED: u8 = 3;
 const RL_HELD: u8 = 4;
 const RL_NOADDR: u8 = 5;
-const RL_NAK: u8 = 6;
+/// NAK log events: [`NakReason`] codes are added to it, so each link and
+/// reason has its own limit.
+const RL_NAK: u8 = 16;
 const RL_RATE: u8 = 7;
 const RL_SPOOF: u8 = 8;
 const RL_INFORM: u8 = 9;
@@ -989,8 +991,40 @@ const MAX_BUCKETS: usize = 4096;
 /// long: the address is the link's, and a long quarantine is an outage.
 const P2P_DECLINE_QUARANTINE: Duration = Duration::from_secs(10);
 
-/// The minimum time between two NAK log events on one link.
-const NAK_LOG_INTERVAL: Duration = Duration::from_secs(1);
+/// Why a REQUEST was NAKed, as far as log rate limiting is concerned: NAK
+/// lines are limited per link and reason, so a flood of one reason (evicted
+/// offers under a DISCOVER avalanche) never hides the first NAK of another.
+#[derive(Debug, Clone, Copy)]
+#[repr(u8)]
+enum NakReason {
+    NoAddress,
+    OffLink,
+    NotOffered,
+    Quarantined,
+    Held,
+    OfferedToAnother,
+    NewLeasesRefused,
+}
+
+impl NakReason {
+    /// The rate-limit kind for this reason.
+    fn rate_kind(self) -> u8 {
+        RL_NAK + self as u8
+    }
+}
+
+impl From<&Refusal> for NakReason {
+    fn from(r: &Refusal) -> Self {
+        match r {
+            Refusal::WrongLink => NakReason::OffLink,
+            Refusal::Quarantined => NakReason::Quarantined,
+            Refusal::Held(_) => NakReason::Held,
+            Refusal::Offered => NakReason::OfferedToAnother,
+            Refusal::Exhausted => NakReason::NoAddress,
+            Refusal::Storage(_) => NakReason::NewLeasesRefused,
+        }
+    }
+}
 
 impl Server {
     /// A server with no links and no leases.
@@ -1661,7 +1695,11 @@ impl Handler<'_> {
             (Some(_), Some(r)) => (r, "selecting"),
             (Some(_), None) if !ciaddr.is_unspecified() => (ciaddr, "selecting"),
             (Some(_), None) => {
-                self.nak(None, "REQUEST names this server but no address");
+                self.nak(
+                    None,
+                    NakReason::NoAddress,
+                    "REQUEST names this server but no address",
+                );
                 return;
             }
             (None, Some(r)) if ciaddr.is_unspecified() => (r, "init-reboot"),
@@ -1673,7 +1711,7 @@ impl Handler<'_> {
         };
         if !self.link.plan.contains(wanted) {
             let why = format!("{wanted} is not an address of this link ({state})");
-            self.nak(Some(wanted), &why);
+            self.nak(Some(wanted), NakReason::OffLink, &why);
             return;
         }
         if state == "selecting" {
@@ -1682,18 +1720,22 @@ impl Handler<'_> {
             let offered = self.st.offers.get(self.client()).map(|o| o.address);
             let held = self.st.leases.get(self.client()).map(|e| e.lease.address);
             if offered != Some(wanted) && held != Some(wanted) && !self.p2p() {
-                self.nak(Some(wanted), "not the address offered");
+                self.nak(
+                    Some(wanted),
+                    NakReason::NotOffered,
+                    "not the address offered",
+                );
                 return;
             }
         }
         if let Err(r) = self.check_address(wanted) {
-            self.nak(Some(wanted), &r.to_string());
+            self.nak(Some(wanted), NakReason::from(&r), &r.to_string());
             return;
         }
         if let Some(why) = self.refuse_new {
             if self.is_new_binding(wanted) {
                 let why = format!("new leases refused: {why}");
-                self.nak(Some(wanted), &why);
+                self.nak(Some(wanted), NakReason::NewLeasesRefused, &why);
                 return;
             }
         }
@@ -1947,7 +1989,10 @@ impl Handler<'_> {
         });
     }
 
-    fn nak(&mut self, requested: Option<Ipv4Addr>, why: &str) {
+    /// Queues a NAK. It is always counted; it is logged rate-limited per link
+    /// and `reason` (the first at once, then one line per `log_interval`
+    /// saying how many were suppressed).
+    fn nak(&mut self, requested: Option<Ipv4Addr>, reason: NakReason, why: &str) {
         let client = self.client().clone();
         self.st.drop_offer(&client);
         let giaddr = self.req.msg.giaddr();
@@ -1978,10 +2023,13 @@ impl Handler<'_> {
             payload,
         });
         self.st.counters.naks += 1;
-        if let Some(n) =
-            self.limits
-                .allow(RL_NAK, self.link.ifindex, self.now.mono, NAK_LOG_INTERVAL)
-        {
+        let interval = self.config.log_interval;
+        if let Some(n) = self.limits.allow(
+            reason.rate_kind(),
+            self.link.ifindex,
+            self.now.mono,
+            interval,
+        ) {
             self.out.events.push(Event::Naked {
                 link: self.name.clone(),
                 mac: self.req.mac,

@@ -1114,3 +1114,91 @@ fn link_counters_and_summaries_follow_the_traffic() {
     assert_eq!(s.link_summary("Ethernet1", T0 + 3602).unwrap().active, 0);
     assert_eq!(s.lease_links().collect::<Vec<_>>(), vec!["Ethernet1"]);
 }
+
+/// A REQUEST (SELECTING: server id `sid`, requested address `addr`) from a
+/// client whose MAC is built from `n`, so a burst has distinct clients.
+fn selecting_from(n: u32, sid: &str, addr: &str) -> Vec<u8> {
+    let mut m = Message::default();
+    m.set_opcode(Opcode::BootRequest).set_xid(n).set_chaddr(&[
+        2,
+        0,
+        (n >> 16) as u8,
+        (n >> 8) as u8,
+        n as u8,
+        7,
+    ]);
+    m.opts_mut()
+        .insert(DhcpOption::MessageType(MessageType::Request));
+    m.opts_mut()
+        .insert(DhcpOption::ClassIdentifier(ARISTA.as_bytes().to_vec()));
+    m.opts_mut().insert(DhcpOption::ServerIdentifier(ip(sid)));
+    m.opts_mut()
+        .insert(DhcpOption::RequestedIpAddress(ip(addr)));
+    let mut buf = Vec::new();
+    m.encode(&mut Encoder::new(&mut buf)).unwrap();
+    buf
+}
+
+fn naks(s: &Server, link: &str) -> u64 {
+    s.link_counters()
+        .find(|(l, _)| *l == link)
+        .map(|(_, c)| c.naks)
+        .unwrap()
+}
+
+/// Issue 11 item 6 (benchmark avalanche): a burst of NAKs is counted exactly
+/// but logged a handful of times, per link and reason: the first at once, then
+/// one summary per log interval saying how many were suppressed; a burst of one
+/// reason does not hide the first NAK of another.
+#[test]
+fn a_nak_burst_is_counted_exactly_and_logged_rate_limited_per_link_and_reason() {
+    let mut s = Server::new(config());
+    s.set_links([pool_link("Ethernet7", 17, "10.0.7.2", "10.0.7.9")]);
+    let mut logged = Vec::new();
+    for i in 0..10_000u32 {
+        // 10,000 REQUESTs in 5 s, each for an address off the link.
+        let now = at(T0 + u64::from(i) / 2000, T0);
+        let o = s.handle(now, 17, &selecting_from(i, "10.0.7.1", "10.0.8.5"));
+        assert_eq!(kind(o.reply.as_ref().expect("a NAK")), MessageType::Nak);
+        logged.extend(o.events.into_iter().filter(Event::is_state_change));
+        if i == 5000 {
+            // Another reason in the middle of the burst is still logged.
+            s.handle(
+                now,
+                17,
+                &pkt(MessageType::Discover, 1, Some(ARISTA), |_| {}),
+            );
+            let o = s.handle(
+                now,
+                17,
+                &pkt(MessageType::Request, 1, Some(ARISTA), |m| {
+                    opt(m, DhcpOption::ServerIdentifier(ip("10.0.7.1")));
+                    opt(m, DhcpOption::RequestedIpAddress(ip("10.0.7.9")));
+                }),
+            );
+            assert_eq!(kind(o.reply.as_ref().unwrap()), MessageType::Nak);
+            logged.extend(o.events.into_iter().filter(Event::is_state_change));
+        }
+    }
+    assert_eq!(naks(&s, "Ethernet7"), 10_001, "the counter stays exact");
+    assert_eq!(logged.len(), 2, "{logged:?}");
+    assert!(
+        matches!(&logged[0], Event::Naked { reason, .. } if reason.contains("not an address of this link")),
+        "{logged:?}"
+    );
+    assert!(
+        matches!(&logged[1], Event::Naked { reason, .. } if reason.contains("not the address offered")),
+        "{logged:?}"
+    );
+    // After the log interval, one summary line says how many were suppressed.
+    let o = s.handle(
+        at(T0 + 61, T0 + 61),
+        17,
+        &selecting_from(20_000, "10.0.7.1", "10.0.8.5"),
+    );
+    assert!(
+        matches!(&o.events[..], [Event::Naked { reason, .. }] if reason.contains("(9999 more since last report)")),
+        "{:?}",
+        o.events
+    );
+}
