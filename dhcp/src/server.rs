@@ -1716,10 +1716,13 @@ impl Handler<'_> {
         }
         if state == "selecting" {
             // It must be what we offered or what it already holds, or (p2p) the
-            // link's address: a restart may have lost the offer.
+            // link's address. With no offer on record (evicted by the per-link
+            // cap, expired, or lost in a restart), a free address is granted as
+            // ISC dhcpd and Kea do: check_address below still refuses one that
+            // is off the plan, quarantined, held or offered to another client.
             let offered = self.st.offers.get(self.client()).map(|o| o.address);
             let held = self.st.leases.get(self.client()).map(|e| e.lease.address);
-            if offered != Some(wanted) && held != Some(wanted) && !self.p2p() {
+            if offered.is_some_and(|o| o != wanted) && held != Some(wanted) && !self.p2p() {
                 self.nak(
                     Some(wanted),
                     NakReason::NotOffered,

@@ -1202,3 +1202,109 @@ fn a_nak_burst_is_counted_exactly_and_logged_rate_limited_per_link_and_reason() 
         o.events
     );
 }
+
+/// A REQUEST in SELECTING whose offer was evicted by the per-link cap, or
+/// expired, is ACKed when its address is free (as ISC dhcpd and Kea do).
+#[test]
+fn selecting_after_an_evicted_or_expired_offer_is_acked_when_the_address_is_free() {
+    let mut cfg = config();
+    cfg.max_pending_offers = 2;
+    let mut s = Server::new(cfg);
+    s.set_links([pool_link("Ethernet7", 17, "10.0.7.2", "10.0.7.9")]);
+    let o = s.handle(T0, 17, &pkt(MessageType::Discover, 1, Some(ARISTA), |_| {}));
+    let first = decode(o.reply.as_ref().unwrap()).yiaddr();
+    // Two more clients evict client 1's offer.
+    for mac in [2, 3] {
+        s.handle(
+            T0,
+            17,
+            &pkt(MessageType::Discover, mac, Some(ARISTA), |_| {}),
+        );
+    }
+    assert_eq!(s.pending_offers(), 2);
+    let o = s.handle(
+        T0,
+        17,
+        &pkt(MessageType::Request, 1, Some(ARISTA), |m| {
+            opt(m, DhcpOption::ServerIdentifier(ip("10.0.7.1")));
+            opt(m, DhcpOption::RequestedIpAddress(first));
+        }),
+    );
+    let r = o.reply.as_ref().expect("an ACK");
+    assert_eq!(kind(r), MessageType::Ack);
+    assert_eq!(decode(r).yiaddr(), first);
+    assert!(matches!(&o.changes[..], [LeaseChange::Put(l)] if l.address == first));
+    // An offer that expired: the same.
+    let o = s.handle(T0, 17, &pkt(MessageType::Discover, 4, Some(ARISTA), |_| {}));
+    let fourth = decode(o.reply.as_ref().unwrap()).yiaddr();
+    let o = s.handle(
+        T0 + 31,
+        17,
+        &pkt(MessageType::Request, 4, Some(ARISTA), |m| {
+            opt(m, DhcpOption::ServerIdentifier(ip("10.0.7.1")));
+            opt(m, DhcpOption::RequestedIpAddress(fourth));
+        }),
+    );
+    assert_eq!(kind(o.reply.as_ref().unwrap()), MessageType::Ack);
+    assert_eq!(decode(o.reply.as_ref().unwrap()).yiaddr(), fourth);
+}
+
+/// Without an offer on record, every other NAK rule still holds: another
+/// client's address (bound or offered), off the link, quarantined, and new
+/// leases refused on read-only flash.
+#[test]
+fn selecting_without_an_offer_is_still_naked_for_unavailable_addresses() {
+    let mut s = Server::new(config());
+    s.set_links([pool_link("Ethernet7", 17, "10.0.7.2", "10.0.7.9")]);
+    let request = |s: &mut Server, now: u64, mac: u8, addr: &str| {
+        let o = s.handle(
+            now,
+            17,
+            &pkt(MessageType::Request, mac, Some(ARISTA), |m| {
+                opt(m, DhcpOption::ServerIdentifier(ip("10.0.7.1")));
+                opt(m, DhcpOption::RequestedIpAddress(ip(addr)));
+            }),
+        );
+        assert!(o.changes.is_empty(), "{:?}", o.changes);
+        kind(o.reply.as_ref().expect("a reply"))
+    };
+    // Bound to client 1.
+    let o = lease(&mut s, T0, 17, 1, ARISTA);
+    let bound = decode(o.reply.as_ref().unwrap()).yiaddr().to_string();
+    assert_eq!(request(&mut s, T0 + 1, 9, &bound), MessageType::Nak);
+    // Offered to client 2.
+    let o = s.handle(T0, 17, &pkt(MessageType::Discover, 2, Some(ARISTA), |_| {}));
+    let offered = decode(o.reply.as_ref().unwrap()).yiaddr().to_string();
+    assert_eq!(request(&mut s, T0 + 1, 10, &offered), MessageType::Nak);
+    // Off the link.
+    assert_eq!(request(&mut s, T0 + 1, 11, "10.0.8.5"), MessageType::Nak);
+    // Quarantined after client 3's DECLINE.
+    let o = lease(&mut s, T0 + 1, 17, 3, ARISTA);
+    let declined = decode(o.reply.as_ref().unwrap()).yiaddr();
+    s.handle(
+        T0 + 1,
+        17,
+        &pkt(MessageType::Decline, 3, Some(ARISTA), |m| {
+            opt(m, DhcpOption::ServerIdentifier(ip("10.0.7.1")));
+            opt(m, DhcpOption::RequestedIpAddress(declined));
+        }),
+    );
+    assert_eq!(
+        request(&mut s, T0 + 2, 12, &declined.to_string()),
+        MessageType::Nak
+    );
+    // A free address while new leases are refused.
+    s.refuse_new_leases(Some("lease file is read-only".into()));
+    assert_eq!(request(&mut s, T0 + 2, 13, "10.0.7.9"), MessageType::Nak);
+    // Once they are allowed again, the same free address is granted.
+    s.refuse_new_leases(None);
+    let o = s.handle(
+        T0 + 2,
+        17,
+        &pkt(MessageType::Request, 13, Some(ARISTA), |m| {
+            opt(m, DhcpOption::ServerIdentifier(ip("10.0.7.1")));
+            opt(m, DhcpOption::RequestedIpAddress(ip("10.0.7.9")));
+        }),
+    );
+    assert_eq!(kind(o.reply.as_ref().unwrap()), MessageType::Ack);
+}
