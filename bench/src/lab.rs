@@ -445,6 +445,7 @@ fn run_lab(args: LabArgs) -> Result<()> {
 
     let dir = std::env::temp_dir().join(format!("ztps-lab-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
+    let mut workdir = WorkDir::new(dir.clone());
     eprintln!("lab: files, logs and leases in {}", dir.display());
 
     // The spine, its management port, and the leaves (ports down for now).
@@ -644,8 +645,9 @@ fn run_lab(args: LabArgs) -> Result<()> {
         );
     }
     println!(
-        "\nThe management port ma1 was never served; the daemon log is {}",
-        dir.join("daemon.log").display()
+        "\nThe management port ma1 was never served. The lab's files ({}) go when it ends; \
+         --hold keeps it running for a look at them and at the namespaces.",
+        dir.display()
     );
     if args.hold {
         println!(
@@ -659,12 +661,52 @@ fn run_lab(args: LabArgs) -> Result<()> {
     daemon.signal(nix::sys::signal::Signal::SIGTERM);
     let _ = daemon.wait_exit(Duration::from_secs(5));
     if failed > 0 {
+        workdir.keep();
         bail!(
-            "{failed} leaf/leaves did not get through; see {}",
+            "{failed} leaf/leaves did not get through; see {} (kept for a look; the image is removed)",
             dir.display()
         );
     }
     Ok(())
+}
+
+/// The lab's working directory: removed when the lab ends, unless a leaf
+/// failed and its logs are worth a look; even then the generated EOS image
+/// and the leaves' downloaded copies (hundreds of MiB each run) go.
+struct WorkDir {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl WorkDir {
+    fn new(path: PathBuf) -> Self {
+        WorkDir { path, keep: false }
+    }
+
+    /// Keep the logs, leases and configs after the lab ends.
+    fn keep(&mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.path);
+            return;
+        }
+        let _ = std::fs::remove_dir_all(self.path.join("images"));
+        for leaf in std::fs::read_dir(&self.path)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let flash = leaf.path().join("flash");
+            if flash.is_dir() {
+                let _ = std::fs::remove_dir_all(flash);
+            }
+        }
+    }
 }
 
 fn secs(d: Option<Duration>) -> String {
