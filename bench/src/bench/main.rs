@@ -73,6 +73,11 @@ struct BenchArgs {
     /// Run one workload only.
     #[arg(long, value_enum)]
     only: Option<Workload>,
+    /// Measure only this server (repeatable): ours, ours-i686, ours-x86_64,
+    /// isc, kea, dnsmasq. A partial run is printed and saved as
+    /// `bench/results/STAMP-partial.json`; BENCHMARKS.md is left as it is.
+    #[arg(long = "server", value_name = "KEY")]
+    servers: Vec<String>,
 }
 
 /// A workload.
@@ -358,6 +363,9 @@ fn now_utc() -> (String, String) {
     )
 }
 
+/// Every server's key, in the report's order.
+const SERVER_KEYS: [&str; 6] = ["ours", "ours-i686", "ours-x86_64", "isc", "kea", "dnsmasq"];
+
 /// Runs the benchmark.
 fn run(args: BenchArgs) -> Result<()> {
     require_root("cargo xtask bench")?;
@@ -371,8 +379,9 @@ fn run(args: BenchArgs) -> Result<()> {
         start: Instant::now(),
     };
     let bins = build(args.ours)?;
-    let binary = want(Workload::Footprint).then(|| static_binary(I686));
-    let binary64 = want(Workload::Footprint).then(|| static_binary(X86_64));
+    let wants_shipped = want(Workload::Footprint) || want(Workload::Scale);
+    let binary = wants_shipped.then(|| static_binary(I686));
+    let binary64 = wants_shipped.then(|| static_binary(X86_64));
     let work = WorkDir::new()?;
     progress.note(&format!(
         "work directory {} on {}",
@@ -385,7 +394,8 @@ fn run(args: BenchArgs) -> Result<()> {
         bins: bins.clone(),
         shipped: None,
     };
-    // The agent as shipped, for the footprint: the static musl binaries that built.
+    // The agent as shipped, for the footprint and the scale: the static musl
+    // binaries that built.
     let shipped: Vec<OursServer> = [(I686, &binary), (X86_64, &binary64)]
         .into_iter()
         .filter_map(|(target, b)| match (results_binary_path(b), args.ours) {
@@ -403,7 +413,28 @@ fn run(args: BenchArgs) -> Result<()> {
     let isc = IscDhcpd { bins: bins.clone() };
     let kea = Kea { bins: bins.clone() };
     let dnsmasq = Dnsmasq { bins: bins.clone() };
-    let all: [&dyn Server; 4] = [&ours, &isc, &kea, &dnsmasq];
+    if let Some(bad) = args
+        .servers
+        .iter()
+        .find(|k| !SERVER_KEYS.contains(&k.as_str()))
+    {
+        bail!(
+            "--server {bad}: not a server key (one of {})",
+            SERVER_KEYS.join(", ")
+        );
+    }
+    let picked =
+        |s: &dyn Server| args.servers.is_empty() || args.servers.iter().any(|k| k == s.key());
+    let all: Vec<&dyn Server> = [&ours as &dyn Server, &isc, &kea, &dnsmasq]
+        .into_iter()
+        .filter(|s| picked(*s))
+        .collect();
+    // Ours as shipped goes right after ours (the report's order).
+    let mut with_shipped = all.clone();
+    let at = usize::from(with_shipped.first().is_some_and(|s| s.key() == "ours"));
+    for (i, s) in shipped.iter().filter(|s| picked(*s)).enumerate() {
+        with_shipped.insert(at + i, s);
+    }
 
     let throughput_settings = throughput::Settings {
         ladder: (0..10).map(|i| 250 << i).collect(),
@@ -430,7 +461,7 @@ fn run(args: BenchArgs) -> Result<()> {
             throughput: throughput_settings.clone(),
             cpu_window_s: cpu_window.as_secs(),
         },
-        servers: all
+        servers: with_shipped
             .iter()
             .map(|s| ServerInfo {
                 key: s.key().into(),
@@ -453,7 +484,7 @@ fn run(args: BenchArgs) -> Result<()> {
     if want(Workload::Throughput) {
         let save_root = fresh_dir(&configs.join("throughput"))?;
         for r in 0..runs as usize {
-            for s in all {
+            for s in all.iter().copied() {
                 progress.note(&format!("throughput run {}/{runs}: {}", r + 1, s.key()));
                 let first = results
                     .throughput
@@ -486,7 +517,7 @@ fn run(args: BenchArgs) -> Result<()> {
     if want(Workload::Linkup) {
         let save_root = fresh_dir(&configs.join("linkup"))?;
         for r in 0..runs as usize {
-            for s in all {
+            for s in all.iter().copied() {
                 let save = (r == 0).then(|| save_root.join(s.key()));
                 let out = linkup::run_once(s, &work.path, r, save.as_deref(), &mut progress)?;
                 results.linkup.entry(s.key().into()).or_default().push(out);
@@ -495,24 +526,10 @@ fn run(args: BenchArgs) -> Result<()> {
     }
     if want(Workload::Footprint) {
         let save_root = fresh_dir(&configs.join("footprint"))?;
-        let mut measured: Vec<&dyn Server> = all.to_vec();
-        for (i, s) in shipped.iter().enumerate() {
-            measured.insert(1 + i, s);
-            results.servers.insert(
-                1 + i,
-                ServerInfo {
-                    key: s.key().into(),
-                    static_name: s.name(Mode::Static),
-                    dynamic_name: s.name(Mode::Dynamic),
-                    durability: s.durability().into(),
-                    dynamic_method: s.dynamic_method().into(),
-                },
-            );
-        }
         for r in 0..runs as usize {
             progress.note(&format!("footprint run {}/{runs}", r + 1));
             let out = footprint::run_once(
-                &measured,
+                &with_shipped,
                 &bins,
                 &work.path,
                 r,
@@ -538,7 +555,7 @@ fn run(args: BenchArgs) -> Result<()> {
     if want(Workload::Scale) {
         let window = Duration::from_secs(if args.quick { 10 } else { 30 });
         for r in 0..runs as usize {
-            for s in all {
+            for s in with_shipped.iter().copied() {
                 progress.note(&format!("scale run {}/{runs}: {}", r + 1, s.key()));
                 let out = scale::run_once(s, &work.path, r, window, &mut progress)?;
                 results.scale.entry(s.key().into()).or_default().push(out);
@@ -548,6 +565,18 @@ fn run(args: BenchArgs) -> Result<()> {
 
     let results_dir = root().join("bench").join("results");
     std::fs::create_dir_all(&results_dir)?;
+    if !args.servers.is_empty() {
+        // A partial run: too few servers to stand for the comparison.
+        let json_path = results_dir.join(format!("{stamp}-partial.json"));
+        std::fs::write(&json_path, serde_json::to_string_pretty(&results)? + "\n")
+            .with_context(|| format!("writing {}", json_path.display()))?;
+        println!("{}", results.markdown(&json_path.display().to_string()));
+        progress.note(&format!(
+            "partial run (--server): wrote {}; BENCHMARKS.md left as it is",
+            json_path.display()
+        ));
+        return Ok(());
+    }
     if args.only.is_some() {
         carry_over(&mut results, &results_dir, want)?;
     }
@@ -574,6 +603,7 @@ fn carry_over(results: &mut Results, dir: &Path, want: impl Fn(Workload) -> bool
         .with_context(|| format!("listing {}", dir.display()))?
         .filter_map(|e| Some(e.ok()?.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter(|p| !p.to_string_lossy().ends_with("-partial.json"))
         .collect();
     files.sort();
     let Some(newest) = files.pop() else {
@@ -593,12 +623,20 @@ fn carry_over(results: &mut Results, dir: &Path, want: impl Fn(Workload) -> bool
     if !want(Workload::Footprint) {
         results.footprint = prev.footprint;
         results.binary = prev.binary;
-        results.servers = prev.servers;
         results.settings.cpu_window_s = prev.settings.cpu_window_s;
     }
     if !want(Workload::Scale) {
         results.scale = prev.scale;
     }
+    // Every server a carried workload shows keeps its names.
+    for info in prev.servers {
+        if !results.servers.iter().any(|s| s.key == info.key) {
+            results.servers.push(info);
+        }
+    }
+    results
+        .servers
+        .sort_by_key(|s| SERVER_KEYS.iter().position(|k| *k == s.key));
     if !want(Workload::Ztp) {
         results.ztp = prev.ztp;
     }
