@@ -70,9 +70,10 @@ pub struct FloodGate {
 }
 
 impl FloodGate {
-    /// Senders tracked at most. A full table of busy senders admits newcomers
-    /// unmetered (the core still limits them) rather than growing.
-    pub const MAX_SENDERS: usize = 16_384;
+    /// Senders tracked at most: 7/8 of 16,384, the most a table of 16,384
+    /// buckets holds before it doubles. A full table of busy senders admits
+    /// newcomers unmetered (the core still limits them) rather than growing.
+    pub const MAX_SENDERS: usize = 14_336;
 
     /// A gate admitting `per_sec` packets per second per (interface, chaddr).
     pub fn new(per_sec: u16) -> FloodGate {
@@ -112,6 +113,18 @@ impl FloodGate {
         let admitted = bucket.allow(now, self.per_sec);
         self.buckets.insert(sender, bucket);
         admitted
+    }
+
+    /// Forgets senders quiet for a second and, when the table is mostly empty
+    /// after a burst, gives its room back. Called now and then, not per packet.
+    pub fn sweep(&mut self, now: Mono) {
+        self.buckets.retain(|_, b| !b.is_idle(now));
+        crate::server::shrink_if_sparse(&mut self.buckets);
+    }
+
+    /// Room for senders without growing (for tests and diagnostics).
+    pub fn capacity(&self) -> usize {
+        self.buckets.capacity()
     }
 
     /// Senders tracked now.
@@ -176,8 +189,17 @@ mod tests {
             gate.admit(Mono(0), 1, &packet([2, 0, b[0], b[1], b[2], b[3]]));
         }
         assert_eq!(gate.len(), FloodGate::MAX_SENDERS);
+        assert!(
+            gate.capacity() <= 16_384,
+            "a full table does not double: {}",
+            gate.capacity()
+        );
         // Once they are idle, room is made.
         gate.admit(Mono(5_000), 1, &packet([4, 4, 4, 4, 4, 4]));
         assert_eq!(gate.len(), 1);
+        // And a sweep gives the room back.
+        gate.sweep(Mono(5_500));
+        assert!(gate.capacity() <= 64, "room for {} left", gate.capacity());
+        assert_eq!(gate.len(), 1, "a sender heard within the second is kept");
     }
 }

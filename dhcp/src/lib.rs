@@ -16,6 +16,7 @@ pub mod lease;
 pub mod packet;
 pub mod plan;
 pub mod server;
+mod table;
 pub mod time;
 pub mod vendor;
 

@@ -17,6 +17,7 @@ use crate::gate::Bucket;
 use crate::lease::{ClientId, HwAddr, Lease, LeaseChange, LeaseKey, LeaseState, LinkName};
 use crate::packet::{self, Request};
 use crate::plan::AddressPlan;
+use crate::table::{Addressed, ClientTable};
 use crate::time::{Mono, Now, TrustedWall, UnixTime};
 use crate::vendor::VendorInfo;
 use dhcproto::v4::{DhcpOption, MessageType};
@@ -673,6 +674,12 @@ struct Entry {
     heard: Mono,
 }
 
+impl Addressed for Entry {
+    fn address(&self) -> Ipv4Addr {
+        self.lease.address
+    }
+}
+
 impl Entry {
     /// Counted in `LinkState::active`, with a deadline in `LinkState::expiry`.
     fn active(&self) -> bool {
@@ -715,9 +722,8 @@ fn undue(packed: u64) -> (Mono, Ipv4Addr) {
 #[derive(Debug)]
 struct LinkState {
     name: LinkName,
-    leases: HashMap<ClientId, Entry>,
-    /// address -> holder, for every lease record.
-    by_address: HashMap<Ipv4Addr, ClientId>,
+    /// Every lease record, by client and by address.
+    leases: ClientTable<Entry>,
     offers: HashMap<ClientId, Offer>,
     /// address -> client, for pending offers.
     offered: HashMap<Ipv4Addr, ClientId>,
@@ -746,8 +752,7 @@ impl LinkState {
     fn new(name: LinkName) -> LinkState {
         LinkState {
             name,
-            leases: HashMap::new(),
-            by_address: HashMap::new(),
+            leases: ClientTable::default(),
             offers: HashMap::new(),
             offered: HashMap::new(),
             offer_queue: VecDeque::new(),
@@ -787,11 +792,7 @@ impl LinkState {
                 break;
             }
             self.expiry.pop();
-            let Some(entry) = self
-                .by_address
-                .get(&addr)
-                .and_then(|c| self.leases.get_mut(c))
-            else {
+            let Some(entry) = self.leases.at_address_mut(addr) else {
                 continue;
             };
             if !entry.active() {
@@ -804,6 +805,23 @@ impl LinkState {
                 entry.set_active(false);
                 self.active -= 1;
             }
+        }
+    }
+
+    /// Gives back what a burst left behind: idle rate records go, and a table
+    /// (offers, rate records, quarantine) filled by thousands of clients at
+    /// once and now mostly empty is shrunk (issue 10: RSS holds the leases,
+    /// not the size of the last avalanche). Called from [`Server::tick`].
+    fn shrink_after_burst(&mut self, now: Mono) {
+        self.buckets.retain(|_, b| !b.is_idle(now));
+        shrink_if_sparse(&mut self.buckets);
+        shrink_if_sparse(&mut self.offers);
+        shrink_if_sparse(&mut self.offered);
+        shrink_if_sparse(&mut self.quarantine);
+        if self.offer_queue.capacity() > 64
+            && self.offer_queue.len() < self.offer_queue.capacity() / 4
+        {
+            self.offer_queue.shrink_to_fit();
         }
     }
 
@@ -851,19 +869,15 @@ impl LinkState {
         let client = lease.client.clone();
         let address = lease.address;
         // One lease per address on a link: an older claim by another client goes.
-        if let Some(other) = self.by_address.get(&address).cloned() {
+        if let Some(other) = self.leases.holder(address).cloned() {
             if other != client {
                 self.remove(&other);
             }
         }
-        let mut was_active = false;
-        if let Some(old) = self.leases.get(&client) {
-            if old.lease.address != address {
-                self.by_address.remove(&old.lease.address);
-            } else {
-                was_active = old.active();
-            }
-        }
+        let was_active = self
+            .leases
+            .get(&client)
+            .is_some_and(|old| old.lease.address == address && old.active());
         if !was_active {
             self.deactivate(&client);
         }
@@ -874,7 +888,6 @@ impl LinkState {
         } else if !active && was_active {
             self.active -= 1;
         }
-        self.by_address.insert(address, client.clone());
         let newer = match self.latest.as_ref().and_then(|c| self.leases.get(c)) {
             None => true,
             Some(cur) => {
@@ -899,9 +912,6 @@ impl LinkState {
     fn remove(&mut self, client: &ClientId) -> Option<Lease> {
         self.deactivate(client);
         let entry = self.leases.remove(client)?;
-        if self.by_address.get(&entry.lease.address) == Some(client) {
-            self.by_address.remove(&entry.lease.address);
-        }
         if self.latest.as_ref() == Some(client) {
             // Only on a removal of the shown lease: O(leases of this link).
             self.latest = self
@@ -911,6 +921,14 @@ impl LinkState {
                 .map(|(c, _)| c.clone());
         }
         Some(entry.lease.lease(&self.name, client))
+    }
+}
+
+/// Shrinks `map` when under a quarter of its room is used (and the room is
+/// worth giving back), so a table that shrinks does not grow again at once.
+pub(crate) fn shrink_if_sparse<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+        map.shrink_to_fit();
     }
 }
 
@@ -984,8 +1002,9 @@ const RL_RATE: u8 = 7;
 const RL_SPOOF: u8 = 8;
 const RL_INFORM: u8 = 9;
 
-/// Rate records kept per link, at most.
-const MAX_BUCKETS: usize = 4096;
+/// Rate records kept per link, at most: 7/8 of 4,096, the most a table of
+/// 4,096 buckets holds before it doubles.
+const MAX_BUCKETS: usize = 3584;
 
 /// A DECLINE on a point-to-point link quarantines its address at most this
 /// long: the address is the link's, and a long quarantine is an outage.
@@ -1278,6 +1297,7 @@ impl Server {
         let max = self.config.max_pending_offers;
         for st in self.state.values_mut() {
             st.expire(now.mono, max);
+            st.shrink_after_burst(now.mono);
         }
     }
 
@@ -1466,7 +1486,7 @@ impl Server {
         let Some(st) = self.state.get_mut(link) else {
             return true;
         };
-        if !st.leases.contains_key(client) && !st.offers.contains_key(client) {
+        if !st.leases.contains(client) && !st.offers.contains_key(client) {
             return true;
         }
         if st.buckets.len() >= MAX_BUCKETS && !st.buckets.contains_key(client) {
@@ -1534,7 +1554,7 @@ impl Handler<'_> {
         {
             return Err(Refusal::Quarantined);
         }
-        if let Some(holder) = self.st.by_address.get(&addr) {
+        if let Some(holder) = self.st.leases.holder(addr) {
             if holder != self.client() {
                 if let Some(e) = self.st.leases.get(holder) {
                     if e.active() && e.expires > self.now.mono {
@@ -1601,7 +1621,7 @@ impl Handler<'_> {
             for i in 0..size {
                 let off = (start + i) % size;
                 let addr = Ipv4Addr::from(first + off);
-                if !reclaim && self.st.by_address.contains_key(&addr) {
+                if !reclaim && self.st.leases.holds(addr) {
                     continue;
                 }
                 if self.check_address(addr).is_ok() {
@@ -1771,7 +1791,7 @@ impl Handler<'_> {
         });
         // Another client's record for this address goes (a replaced leaf, or an
         // expired pool lease).
-        if let Some(holder) = self.st.by_address.get(&addr).cloned() {
+        if let Some(holder) = self.st.leases.holder(addr).cloned() {
             if holder != client {
                 if let Some(old) = self.st.remove(&holder) {
                     if self.p2p() {
@@ -2217,6 +2237,43 @@ mod tests {
         }
         assert!(Arc::ptr_eq(&held[0].prefix, &held[1].prefix));
         assert_eq!(held[0].tail(), "JPE20000001");
+    }
+
+    /// Issue 10: the tables an avalanche of clients fills (offers, rate
+    /// records) give their room back once it has passed.
+    #[test]
+    fn a_burst_leaves_no_room_behind() {
+        let mut st = LinkState::new("Ethernet7".into());
+        let held_until = Mono(60_000);
+        for i in 0..3_000u32 {
+            let client = ClientId::from_hardware(1, &i.to_be_bytes());
+            let address = Ipv4Addr::from(0x0a40_0000 + i);
+            st.offers.insert(
+                client.clone(),
+                Offer {
+                    address,
+                    expires: held_until,
+                },
+            );
+            st.offered.insert(address, client.clone());
+            st.offer_queue.push_back((held_until, client.clone()));
+            st.buckets.insert(client, Bucket::default());
+        }
+        // Still busy: nothing is shrunk while the offers are pending.
+        st.shrink_after_burst(Mono(1_000));
+        assert!(st.offers.capacity() >= 3_000 && st.offered.capacity() >= 3_000);
+        let later = Mono(61_000);
+        st.expire(later, 4096);
+        st.shrink_after_burst(later);
+        assert!(st.offers.is_empty() && st.buckets.is_empty());
+        for (what, room) in [
+            ("offers", st.offers.capacity()),
+            ("offered", st.offered.capacity()),
+            ("offer queue", st.offer_queue.capacity()),
+            ("rate records", st.buckets.capacity()),
+        ] {
+            assert!(room <= 64, "{what}: room for {room} left after the burst");
+        }
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub const RECV_BATCH: usize = 32;
 /// before the core sees them.
 pub const MAX_QUEUED: usize = 4096;
 
+/// How often the flood gate and the core forget quiet senders and, after a
+/// burst, give their room back ([`FloodGate::sweep`], [`Server::tick`]).
+const GATE_SWEEP: Duration = Duration::from_secs(2);
+
 /// Receives every [`Event`] once it is final (ACKs after their lease is stored).
 pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
 
@@ -393,6 +397,22 @@ impl Service {
         self.stats.clone()
     }
 
+    /// Reads both clocks, counting and logging a step of the wall clock.
+    fn read_clock(&self, clock: &mut Clock) -> crate::time::Now {
+        let (now, step) = clock.read();
+        if let Some(step) = step {
+            self.service_stats
+                .clock_steps
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                "the wall clock stepped by {}s; lease timers run on the monotonic \
+                 clock and are not affected",
+                step.secs
+            );
+        }
+        now
+    }
+
     /// Serves until `shutdown` completes, then writes every pending lease change
     /// and returns. Receive errors are logged and serving goes on.
     ///
@@ -414,9 +434,19 @@ impl Service {
         let mut gated: HashMap<u32, u64> = HashMap::new();
         let mut answered: Vec<Outcome> = Vec::new();
         let mut jobs: Vec<Job> = Vec::new();
+        let mut sweep = tokio::time::interval(GATE_SWEEP);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
+                _ = sweep.tick() => {
+                    // Quiet senders forgotten, expired offers and leases
+                    // dropped, and what a burst left behind given back, even
+                    // while no packet arrives.
+                    let now = self.read_clock(&mut clock);
+                    gate.sweep(now.mono);
+                    self.server.lock().unwrap_or_else(|p| p.into_inner()).tick(now);
+                }
                 r = self.socket.recv_batch(&mut batch) => {
                     if let Err(e) = r {
                         recv_errors += 1;
@@ -425,15 +455,7 @@ impl Service {
                         }
                         continue;
                     }
-                    let (now, step) = clock.read();
-                    if let Some(step) = step {
-                        self.service_stats.clock_steps.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(
-                            "the wall clock stepped by {}s; lease timers run on the monotonic \
-                             clock and are not affected",
-                            step.secs
-                        );
-                    }
+                    let now = self.read_clock(&mut clock);
                     {
                         let mut server = self.server.lock().unwrap_or_else(|p| p.into_inner());
                         gate.set_rate(server.config().client_packets_per_sec.saturating_mul(2));
