@@ -622,7 +622,10 @@ fn carry_over(results: &mut Results, dir: &Path, want: impl Fn(Workload) -> bool
     }
     if !want(Workload::Footprint) {
         results.footprint = prev.footprint;
-        results.binary = prev.binary;
+        // A binary built by this run (for the scale) is the newer figure.
+        if results.binary.is_none() {
+            results.binary = prev.binary;
+        }
         results.settings.cpu_window_s = prev.settings.cpu_window_s;
     }
     if !want(Workload::Scale) {

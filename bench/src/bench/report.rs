@@ -317,7 +317,7 @@ impl Results {
     }
 
     fn targets_section(&self, m: &mut String) {
-        let _ = writeln!(m, "## Targets (issue 7)\n");
+        let _ = writeln!(m, "## Targets (issues 7 and 10)\n");
         let _ = writeln!(
             m,
             "| Target | Measured (medians) | Verdict |\n| --- | --- | --- |"
