@@ -811,16 +811,14 @@ impl LinkState {
     /// Gives back what a burst left behind: idle rate records go, and a table
     /// (offers, rate records, quarantine) filled by thousands of clients at
     /// once and now mostly empty is shrunk (issue 10: RSS holds the leases,
-    /// not the size of the last avalanche). Called from [`Server::tick`].
+    /// not the size of the last avalanche). Called from [`Server::sweep`].
     fn shrink_after_burst(&mut self, now: Mono) {
         self.buckets.retain(|_, b| !b.is_idle(now));
         shrink_if_sparse(&mut self.buckets);
         shrink_if_sparse(&mut self.offers);
         shrink_if_sparse(&mut self.offered);
         shrink_if_sparse(&mut self.quarantine);
-        if self.offer_queue.capacity() > 64
-            && self.offer_queue.len() < self.offer_queue.capacity() / 4
-        {
+        if is_sparse(self.offer_queue.len(), self.offer_queue.capacity()) {
             self.offer_queue.shrink_to_fit();
         }
     }
@@ -927,9 +925,14 @@ impl LinkState {
 /// Shrinks `map` when under a quarter of its room is used (and the room is
 /// worth giving back), so a table that shrinks does not grow again at once.
 pub(crate) fn shrink_if_sparse<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
-    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+    if is_sparse(map.len(), map.capacity()) {
         map.shrink_to_fit();
     }
+}
+
+/// Under a quarter of `room` used, and the room worth giving back.
+fn is_sparse(len: usize, room: usize) -> bool {
+    room > 64 && len < room / 4
 }
 
 /// Rate limiting for log events, keyed by kind and link; bounded in size.
@@ -1297,6 +1300,16 @@ impl Server {
         let max = self.config.max_pending_offers;
         for st in self.state.values_mut() {
             st.expire(now.mono, max);
+        }
+    }
+
+    /// [`Server::tick`], and the room a burst left in the per-link tables given
+    /// back. For a periodic timer (the service runs it every 2 s), not per
+    /// packet or publish. O(links + rate records).
+    pub fn sweep(&mut self, now: impl Into<Now>) {
+        let now = now.into();
+        self.tick(now);
+        for st in self.state.values_mut() {
             st.shrink_after_burst(now.mono);
         }
     }

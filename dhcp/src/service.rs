@@ -39,7 +39,7 @@ pub const RECV_BATCH: usize = 32;
 pub const MAX_QUEUED: usize = 4096;
 
 /// How often the flood gate and the core forget quiet senders and, after a
-/// burst, give their room back ([`FloodGate::sweep`], [`Server::tick`]).
+/// burst, give their room back ([`FloodGate::sweep`], [`Server::sweep`]).
 const GATE_SWEEP: Duration = Duration::from_secs(2);
 
 /// Receives every [`Event`] once it is final (ACKs after their lease is stored).
@@ -445,7 +445,7 @@ impl Service {
                     // while no packet arrives.
                     let now = self.read_clock(&mut clock);
                     gate.sweep(now.mono);
-                    self.server.lock().unwrap_or_else(|p| p.into_inner()).tick(now);
+                    self.server.lock().unwrap_or_else(|p| p.into_inner()).sweep(now);
                 }
                 r = self.socket.recv_batch(&mut batch) => {
                     if let Err(e) = r {

@@ -50,10 +50,7 @@ impl<V: Addressed> Default for ClientTable<V> {
 
 impl<V: Addressed> ClientTable<V> {
     fn slot(&self, i: u32) -> &(ClientId, V) {
-        let i = i as usize;
-        self.chunks[i / CHUNK][i % CHUNK]
-            .as_ref()
-            .expect("indexed slots are occupied")
+        occupied(&self.chunks, i)
     }
 
     fn slot_mut(&mut self, i: u32) -> &mut (ClientId, V) {

@@ -565,25 +565,24 @@ fn run(args: BenchArgs) -> Result<()> {
 
     let results_dir = root().join("bench").join("results");
     std::fs::create_dir_all(&results_dir)?;
-    if !args.servers.is_empty() {
-        // A partial run: too few servers to stand for the comparison.
-        let json_path = results_dir.join(format!("{stamp}-partial.json"));
-        std::fs::write(&json_path, serde_json::to_string_pretty(&results)? + "\n")
-            .with_context(|| format!("writing {}", json_path.display()))?;
-        println!("{}", results.markdown(&json_path.display().to_string()));
+    // A partial run (--server) has too few servers to stand for the
+    // comparison: saved and printed, never carried into BENCHMARKS.md.
+    let partial = !args.servers.is_empty();
+    if args.only.is_some() && !partial {
+        carry_over(&mut results, &results_dir, want)?;
+    }
+    let json_name = format!("{stamp}{}.json", if partial { "-partial" } else { "" });
+    let json_path = results_dir.join(&json_name);
+    std::fs::write(&json_path, serde_json::to_string_pretty(&results)? + "\n")
+        .with_context(|| format!("writing {}", json_path.display()))?;
+    let json_rel = format!("bench/results/{json_name}");
+    if partial {
+        println!("{}", results.markdown(&json_rel));
         progress.note(&format!(
-            "partial run (--server): wrote {}; BENCHMARKS.md left as it is",
-            json_path.display()
+            "partial run (--server): wrote {json_rel}; BENCHMARKS.md left as it is"
         ));
         return Ok(());
     }
-    if args.only.is_some() {
-        carry_over(&mut results, &results_dir, want)?;
-    }
-    let json_path = results_dir.join(format!("{stamp}.json"));
-    std::fs::write(&json_path, serde_json::to_string_pretty(&results)? + "\n")
-        .with_context(|| format!("writing {}", json_path.display()))?;
-    let json_rel = format!("bench/results/{stamp}.json");
     let mut md = results.markdown(&json_rel);
     // The lab's ZTP timings (issues 12 and 13) are measured by `cargo xtask
     // lab`, not here; keep them in BENCHMARKS.md as written.
